@@ -1,0 +1,239 @@
+-- Core tables. Money is bigint minor units of the row's currency; balances and
+-- points are kept on the card and always equal the sum of their movement rows.
+
+CREATE TABLE mps.currencies (
+  code        char(3) PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
+  exponent    smallint NOT NULL CHECK (exponent BETWEEN 0 AND 4),
+  max_amount  bigint NOT NULL CHECK (max_amount > 0),   -- largest single movement, minor units
+  max_balance bigint NOT NULL CHECK (max_balance > 0)   -- largest card balance, minor units
+);
+COMMENT ON TABLE mps.currencies IS 'ISO-4217 currencies MPS accepts, with their minor-unit exponent and caps.';
+INSERT INTO mps.currencies VALUES
+  ('CNY', 2, 100000000, 10000000000),
+  ('EUR', 2, 100000000, 10000000000),
+  ('USD', 2, 100000000, 10000000000),
+  ('GBP', 2, 100000000, 10000000000),
+  ('HKD', 2, 100000000, 10000000000),
+  ('JPY', 0, 10000000, 1000000000);
+
+CREATE TABLE mps.member_profiles (
+  id            uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  auth_user_id  uuid UNIQUE,                  -- the JWT subject of the member, when they sign in
+  name          text NOT NULL CHECK (length(btrim(name)) BETWEEN 1 AND 100),
+  phone         text CHECK (phone ~ '^\+?[0-9]{5,20}$'),
+  email         text CHECK (email ~ '^[^@\s]+@[^@\s]+\.[^@\s]+$'),
+  status        text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'disabled')),
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX member_profiles_phone_idx ON mps.member_profiles (phone);
+CREATE INDEX member_profiles_email_idx ON mps.member_profiles (lower(email));
+
+CREATE TABLE mps.member_external_identities (
+  id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  member_id    uuid NOT NULL REFERENCES mps.member_profiles (id),
+  provider     text NOT NULL CHECK (provider ~ '^[a-z][a-z0-9_]{1,31}$'),
+  external_id  text NOT NULL CHECK (length(external_id) BETWEEN 1 AND 200),
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (provider, external_id),
+  UNIQUE (member_id, provider)
+);
+
+CREATE TABLE mps.membership_levels (
+  id            integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  code          text NOT NULL UNIQUE CHECK (code ~ '^[A-Za-z0-9_-]{1,32}$'),
+  name          text NOT NULL CHECK (length(btrim(name)) BETWEEN 1 AND 100),
+  min_points    bigint NOT NULL CHECK (min_points >= 0),
+  max_points    bigint CHECK (max_points >= min_points),   -- inclusive; NULL = no upper bound
+  discount_bp   integer NOT NULL DEFAULT 0 CHECK (discount_bp BETWEEN 0 AND 10000),
+  earn_rate_bp  integer NOT NULL DEFAULT 10000 CHECK (earn_rate_bp BETWEEN 0 AND 1000000),
+  created_at    timestamptz NOT NULL DEFAULT now(),
+  updated_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX membership_levels_min_idx ON mps.membership_levels (min_points);
+COMMENT ON COLUMN mps.membership_levels.discount_bp IS 'Discount on the subtotal, basis points (500 = 5%).';
+COMMENT ON COLUMN mps.membership_levels.earn_rate_bp IS 'Points per 1 major unit paid, in basis points (10000 = 1 point per 1.00).';
+INSERT INTO mps.membership_levels (code, name, min_points, max_points, discount_bp, earn_rate_bp) VALUES
+  ('BRONZE', 'Bronze', 0, 999, 0, 10000),
+  ('SILVER', 'Silver', 1000, 4999, 300, 10000),
+  ('GOLD', 'Gold', 5000, 19999, 500, 12000),
+  ('PLATINUM', 'Platinum', 20000, NULL, 800, 15000);
+
+CREATE TABLE mps.cards (
+  id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  card_no                text NOT NULL UNIQUE CHECK (card_no ~ '^[0-9]{16}$'),
+  card_type              mps.card_type NOT NULL,
+  status                 mps.card_status NOT NULL DEFAULT 'active',
+  status_reason          text,
+  currency               char(3) NOT NULL REFERENCES mps.currencies (code),
+  balance                bigint NOT NULL DEFAULT 0 CHECK (balance >= 0),
+  points                 bigint NOT NULL DEFAULT 0 CHECK (points >= 0),
+  level_id               integer REFERENCES mps.membership_levels (id),
+  fixed_discount_bp      integer NOT NULL DEFAULT 0 CHECK (fixed_discount_bp BETWEEN 0 AND 10000),
+  enterprise_name        text,
+  binding_password_hash  text CHECK (binding_password_hash IS NULL OR binding_password_hash LIKE '$2%'),
+  face_value             bigint CHECK (face_value > 0),
+  expires_at             timestamptz,
+  created_at             timestamptz NOT NULL DEFAULT now(),
+  updated_at             timestamptz NOT NULL DEFAULT now(),
+  CHECK (card_type = 'corporate' OR fixed_discount_bp = 0),
+  CHECK (card_type = 'standard' OR level_id IS NULL),
+  CHECK (card_type <> 'voucher' OR face_value IS NOT NULL)
+);
+COMMENT ON COLUMN mps.cards.fixed_discount_bp IS 'Corporate cards: fixed discount on the subtotal, basis points.';
+
+CREATE TABLE mps.card_bindings (
+  card_id     uuid NOT NULL REFERENCES mps.cards (id),
+  member_id   uuid NOT NULL REFERENCES mps.member_profiles (id),
+  role        mps.binding_role NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (card_id, member_id)
+);
+CREATE UNIQUE INDEX card_bindings_one_owner_idx ON mps.card_bindings (card_id) WHERE role = 'owner';
+CREATE INDEX card_bindings_member_idx ON mps.card_bindings (member_id);
+
+CREATE TABLE mps.merchants (
+  id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  code             text NOT NULL UNIQUE CHECK (code ~ '^[A-Z0-9_-]{2,32}$'),
+  name             text NOT NULL CHECK (length(btrim(name)) BETWEEN 1 AND 200),
+  status           mps.merchant_status NOT NULL DEFAULT 'active',
+  currency         char(3) NOT NULL REFERENCES mps.currencies (code),
+  settlement_mode  mps.settlement_mode NOT NULL DEFAULT 't_plus_1',
+  timezone         text NOT NULL DEFAULT 'UTC',
+  fee_bp           integer NOT NULL DEFAULT 0 CHECK (fee_bp BETWEEN 0 AND 10000),
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE mps.merchant_users (
+  merchant_id  uuid NOT NULL REFERENCES mps.merchants (id),
+  user_id      uuid NOT NULL,                 -- the JWT subject of the operator
+  role         mps.merchant_role NOT NULL DEFAULT 'operator',
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (merchant_id, user_id)
+);
+CREATE INDEX merchant_users_user_idx ON mps.merchant_users (user_id);
+
+-- QR payment codes: every code ever issued (state and history in one table).
+-- Only the bcrypt hash of the secret is stored; lookup_id is public and finds
+-- the row by index. A code is live while not used, not revoked, not expired.
+CREATE TABLE mps.card_qr_codes (
+  id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  lookup_id         text NOT NULL UNIQUE,
+  card_id           uuid NOT NULL REFERENCES mps.cards (id),
+  holder_member_id  uuid REFERENCES mps.member_profiles (id),   -- NULL: the card's shared code
+  single_use        boolean NOT NULL,
+  secret_hash       text NOT NULL CHECK (secret_hash LIKE '$2%'),
+  issued_at         timestamptz NOT NULL DEFAULT now(),
+  expires_at        timestamptz NOT NULL,
+  used_at           timestamptz,
+  used_tx_id        uuid,
+  revoked_at        timestamptz,
+  revoke_reason     text,
+  CHECK (expires_at > issued_at)
+);
+CREATE UNIQUE INDEX card_qr_codes_live_idx ON mps.card_qr_codes
+  (card_id, coalesce(holder_member_id, '00000000-0000-0000-0000-000000000000'::uuid))
+  WHERE used_at IS NULL AND revoked_at IS NULL;
+CREATE INDEX card_qr_codes_expiry_idx ON mps.card_qr_codes (expires_at)
+  WHERE used_at IS NULL AND revoked_at IS NULL;
+
+-- Every movement of money. Partitioned by month; ids are UUIDv7 taken from
+-- created_at, so an id tells its partition. amount is the signed change of the
+-- card's balance; raw/discount/final are the payment's price breakdown.
+CREATE TABLE mps.transactions (
+  id                   uuid NOT NULL,
+  created_at           timestamptz NOT NULL,
+  card_id              uuid NOT NULL,
+  kind                 mps.tx_kind NOT NULL,
+  status               mps.tx_status NOT NULL DEFAULT 'completed',
+  currency             char(3) NOT NULL,
+  amount               bigint NOT NULL,
+  raw_amount           bigint NOT NULL CHECK (raw_amount >= 0),
+  discount_amount      bigint NOT NULL DEFAULT 0 CHECK (discount_amount >= 0),
+  final_amount         bigint NOT NULL CHECK (final_amount >= 0),
+  refunded_amount      bigint NOT NULL DEFAULT 0 CHECK (refunded_amount >= 0),
+  points_delta         bigint NOT NULL DEFAULT 0,
+  balance_after        bigint NOT NULL CHECK (balance_after >= 0),
+  points_after         bigint NOT NULL CHECK (points_after >= 0),
+  level_before         integer,
+  level_after          integer,
+  merchant_id          uuid,
+  member_id            uuid,
+  actor_user_id        uuid,
+  original_tx_id       uuid,
+  qr_code_id           bigint,
+  idempotency_key      text,
+  order_no             text,
+  reason               text,
+  tag                  jsonb,
+  pricing              jsonb,
+  PRIMARY KEY (id, created_at),
+  CHECK (raw_amount - discount_amount = final_amount),
+  CHECK (refunded_amount <= final_amount),
+  CHECK (CASE kind WHEN 'payment' THEN amount = -final_amount
+                   WHEN 'pass_purchase' THEN amount = -final_amount
+                   WHEN 'refund' THEN amount = final_amount AND original_tx_id IS NOT NULL
+                   WHEN 'recharge' THEN amount = final_amount
+                   ELSE true END)
+) PARTITION BY RANGE (created_at);
+CREATE INDEX transactions_card_idx ON mps.transactions (card_id, created_at);
+CREATE INDEX transactions_merchant_idx ON mps.transactions (merchant_id, created_at)
+  WHERE merchant_id IS NOT NULL;
+CREATE INDEX transactions_original_idx ON mps.transactions (original_tx_id)
+  WHERE original_tx_id IS NOT NULL;
+
+CREATE TABLE mps.point_ledger (
+  id            bigserial,
+  created_at    timestamptz NOT NULL,
+  card_id       uuid NOT NULL,
+  tx_id         uuid,
+  delta         bigint NOT NULL CHECK (delta <> 0),
+  points_after  bigint NOT NULL CHECK (points_after >= 0),
+  reason        text NOT NULL,
+  PRIMARY KEY (id, created_at)
+) PARTITION BY RANGE (created_at);
+CREATE INDEX point_ledger_card_idx ON mps.point_ledger (card_id, created_at);
+
+-- Idempotency: one row per (scope, key). scope_id is the merchant for merchant
+-- calls, the card for member calls. request_hash covers every parameter, so a
+-- reused key with other parameters is told apart from a retry.
+CREATE TABLE mps.idempotency_registry (
+  scope_id       uuid NOT NULL,
+  key            text NOT NULL,
+  operation      text NOT NULL,
+  request_hash   bytea NOT NULL,
+  tx_id          uuid NOT NULL,
+  tx_created_at  timestamptz NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (scope_id, key)
+);
+
+CREATE TABLE mps.merchant_order_registry (
+  merchant_id    uuid NOT NULL,
+  order_no       text NOT NULL,
+  tx_id          uuid NOT NULL,
+  tx_created_at  timestamptz NOT NULL,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (merchant_id, order_no)
+);
+
+CREATE TABLE mps.settlements (
+  id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  merchant_id      uuid NOT NULL REFERENCES mps.merchants (id),
+  currency         char(3) NOT NULL REFERENCES mps.currencies (code),
+  mode             mps.settlement_mode NOT NULL,
+  period_start     timestamptz NOT NULL,
+  period_end       timestamptz NOT NULL CHECK (period_end > period_start),
+  gross_payments   bigint NOT NULL DEFAULT 0 CHECK (gross_payments >= 0),
+  refunds          bigint NOT NULL DEFAULT 0 CHECK (refunds >= 0),
+  net              bigint NOT NULL DEFAULT 0,
+  payment_count    integer NOT NULL DEFAULT 0,
+  refund_count     integer NOT NULL DEFAULT 0,
+  fee              bigint NOT NULL DEFAULT 0,
+  status           mps.settlement_status NOT NULL DEFAULT 'pending',
+  payout_ref       text,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  paid_at          timestamptz,
+  UNIQUE (merchant_id, currency, period_start, period_end)
+);

@@ -1,0 +1,58 @@
+-- Handing the group roles' rights to other roles.
+--
+-- Supabase's anon/authenticated/service_role are NOINHERIT, so granting them
+-- membership of mps_member_app etc. gives them nothing. This copies a group
+-- role's privileges on the extension's schemas, functions and tables to
+-- another role instead; run it once after CREATE or ALTER EXTENSION (README,
+-- "Use from Supabase").
+CREATE FUNCTION mps.grant_role_privileges(p_group text, p_to_role text)
+RETURNS integer
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_group oid;
+  v_n integer := 0;
+  r record;
+BEGIN
+  PERFORM mps_internal.require_admin('grant_role_privileges');
+  IF p_group IS NULL OR p_group NOT IN ('mps_admin', 'mps_merchant_api', 'mps_member_app') THEN
+    RAISE EXCEPTION 'unknown group role' USING ERRCODE = 'MP004',
+      DETAIL = format('p_group = %L.', p_group),
+      HINT = 'Use mps_admin, mps_merchant_api or mps_member_app.';
+  END IF;
+  IF p_to_role IS NULL OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = p_to_role) THEN
+    RAISE EXCEPTION 'unknown role' USING ERRCODE = 'MP004',
+      DETAIL = format('p_to_role = %L.', p_to_role), HINT = 'Name an existing role, e.g. authenticated.';
+  END IF;
+  v_group := p_group::regrole;
+
+  FOR r IN
+    SELECT n.nspname FROM pg_namespace n, aclexplode(n.nspacl) a
+    WHERE n.nspname IN ('mps', 'mps_internal', 'audit') AND a.grantee = v_group AND a.privilege_type = 'USAGE'
+  LOOP
+    EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', r.nspname, p_to_role);
+    v_n := v_n + 1;
+  END LOOP;
+  FOR r IN
+    SELECT p.oid::regprocedure AS f FROM pg_proc p, aclexplode(p.proacl) a
+    WHERE p.pronamespace IN ('mps'::regnamespace, 'mps_internal'::regnamespace, 'audit'::regnamespace)
+      AND a.grantee = v_group AND a.privilege_type = 'EXECUTE'
+  LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I', r.f, p_to_role);
+    v_n := v_n + 1;
+  END LOOP;
+  FOR r IN
+    SELECT c.oid::regclass AS t, a.privilege_type AS priv FROM pg_class c, aclexplode(c.relacl) a
+    WHERE c.relnamespace IN ('mps'::regnamespace, 'audit'::regnamespace)
+      AND a.grantee = v_group
+  LOOP
+    EXECUTE format('GRANT %s ON %s TO %I', r.priv, r.t, p_to_role);
+    v_n := v_n + 1;
+  END LOOP;
+  PERFORM mps_internal.audit('grants.copy', 'role', p_to_role, NULL,
+    jsonb_build_object('group', p_group, 'privileges', v_n), NULL);
+  RETURN v_n;
+END
+$$;
+GRANT EXECUTE ON FUNCTION mps.grant_role_privileges(text, text) TO mps_admin;

@@ -1,0 +1,68 @@
+/*
+ * errors.h — the MPS error catalogue: every SQLSTATE a caller can cause.
+ *
+ * Class "MP" is ours. The README's error table lists the same codes; keep the
+ * two in step. Permission failures use the standard 42501.
+ */
+#ifndef MPS_ERRORS_H
+#define MPS_ERRORS_H
+
+#include "utils/elog.h"
+
+#define MPS_SQLSTATE(a, b, c) MAKE_SQLSTATE('M', 'P', a, b, c)
+
+/* MP0xx: input */
+#define ERRCODE_MPS_AMOUNT_INVALID          MPS_SQLSTATE('0', '0', '1')
+#define ERRCODE_MPS_CURRENCY_UNKNOWN        MPS_SQLSTATE('0', '0', '2')
+#define ERRCODE_MPS_PARAMETER_REQUIRED      MPS_SQLSTATE('0', '0', '3')
+#define ERRCODE_MPS_PARAMETER_INVALID       MPS_SQLSTATE('0', '0', '4')
+
+/* MP1xx: members and identities */
+#define ERRCODE_MPS_MEMBER_NOT_FOUND        MPS_SQLSTATE('1', '0', '1')
+#define ERRCODE_MPS_MEMBER_EXISTS           MPS_SQLSTATE('1', '0', '2')
+#define ERRCODE_MPS_IDENTITY_TAKEN          MPS_SQLSTATE('1', '0', '3')
+#define ERRCODE_MPS_EMAIL_INVALID           MPS_SQLSTATE('1', '0', '4')
+#define ERRCODE_MPS_PHONE_INVALID           MPS_SQLSTATE('1', '0', '5')
+#define ERRCODE_MPS_NAME_INVALID            MPS_SQLSTATE('1', '0', '6')
+
+/* MP2xx: cards */
+#define ERRCODE_MPS_CARD_NOT_FOUND          MPS_SQLSTATE('2', '0', '1')
+#define ERRCODE_MPS_CARD_FROZEN             MPS_SQLSTATE('2', '0', '2')
+#define ERRCODE_MPS_CARD_CLOSED             MPS_SQLSTATE('2', '0', '3')
+#define ERRCODE_MPS_CARD_EXPIRED            MPS_SQLSTATE('2', '0', '4')
+#define ERRCODE_MPS_CARD_TYPE_UNKNOWN       MPS_SQLSTATE('2', '0', '5')
+#define ERRCODE_MPS_INSUFFICIENT_BALANCE    MPS_SQLSTATE('2', '0', '6')
+#define ERRCODE_MPS_CARD_NOT_RECHARGEABLE   MPS_SQLSTATE('2', '0', '7')
+#define ERRCODE_MPS_BALANCE_LIMIT           MPS_SQLSTATE('2', '0', '8')
+#define ERRCODE_MPS_NOT_BOUND               MPS_SQLSTATE('2', '0', '9')
+#define ERRCODE_MPS_CURRENCY_MISMATCH       MPS_SQLSTATE('2', '1', '0')
+
+/* MP3xx: QR codes */
+#define ERRCODE_MPS_QR_INVALID              MPS_SQLSTATE('3', '0', '1')
+#define ERRCODE_MPS_QR_EXPIRED              MPS_SQLSTATE('3', '0', '2')
+#define ERRCODE_MPS_QR_REVOKED              MPS_SQLSTATE('3', '0', '3')
+#define ERRCODE_MPS_QR_USED                 MPS_SQLSTATE('3', '0', '4')
+#define ERRCODE_MPS_QR_TTL_INVALID          MPS_SQLSTATE('3', '0', '5')
+
+/* MP4xx: merchants */
+#define ERRCODE_MPS_MERCHANT_UNKNOWN        MPS_SQLSTATE('4', '0', '1')
+#define ERRCODE_MPS_MERCHANT_INACTIVE       MPS_SQLSTATE('4', '0', '2')
+#define ERRCODE_MPS_MERCHANT_EXISTS         MPS_SQLSTATE('4', '0', '3')
+#define ERRCODE_MPS_NOT_MERCHANT_TX         MPS_SQLSTATE('4', '0', '4')
+#define ERRCODE_MPS_MERCHANT_ROLE_INVALID   MPS_SQLSTATE('4', '0', '5')
+
+/* MP5xx: transactions and idempotency */
+#define ERRCODE_MPS_IDEMPOTENCY_CONFLICT    MPS_SQLSTATE('5', '0', '1')
+#define ERRCODE_MPS_ORDER_NO_USED           MPS_SQLSTATE('5', '0', '2')
+#define ERRCODE_MPS_REFUND_EXCEEDS          MPS_SQLSTATE('5', '0', '3')
+#define ERRCODE_MPS_NOT_REFUNDABLE          MPS_SQLSTATE('5', '0', '4')
+#define ERRCODE_MPS_TX_NOT_FOUND            MPS_SQLSTATE('5', '0', '5')
+#define ERRCODE_MPS_IDEMPOTENCY_KEY_INVALID MPS_SQLSTATE('5', '0', '6')
+
+/* MP6xx: configuration */
+#define ERRCODE_MPS_LEVELS_INVALID          MPS_SQLSTATE('6', '0', '1')
+
+/* MP9xx: audit */
+#define ERRCODE_MPS_AUDIT_APPEND_ONLY       MPS_SQLSTATE('9', '0', '1')
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * mps.c — module entry: GUCs and the library magic.
+ *
+ * Every setting that changes what money or secrets do is PGC_SUSET, so only a
+ * superuser (or ALTER SYSTEM / ALTER DATABASE by one) can change it.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "mps.h"
+
+PG_MODULE_MAGIC;
+
+int			mps_qr_bcrypt_cost = 4;
+int			mps_qr_default_ttl = 900;
+int			mps_qr_max_ttl = 86400;
+char	   *mps_default_currency = NULL;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("mps.qr_bcrypt_cost",
+							"bcrypt cost used for new QR payment codes.",
+							"The secret has 128 random bits, so a low cost loses nothing; raise it to taste.",
+							&mps_qr_bcrypt_cost, 4, 4, 31,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("mps.qr_default_ttl",
+							"Default lifetime of a QR payment code, in seconds.",
+							NULL,
+							&mps_qr_default_ttl, 900, 30, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomIntVariable("mps.qr_max_ttl",
+							"Longest lifetime a caller may ask for a QR payment code, in seconds.",
+							NULL,
+							&mps_qr_max_ttl, 86400, 30, 604800,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomStringVariable("mps.default_currency",
+							   "Currency of new cards and merchants when the caller names none.",
+							   NULL,
+							   &mps_default_currency, "CNY",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("mps");
+#else
+	EmitWarningsOnPlaceholders("mps");
+#endif
+}

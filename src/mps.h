@@ -1,0 +1,15 @@
+/*
+ * mps.h — settings and constants shared by every C file.
+ */
+#ifndef MPS_H
+#define MPS_H
+
+extern int	mps_qr_bcrypt_cost;
+extern int	mps_qr_default_ttl;
+extern int	mps_qr_max_ttl;
+extern char *mps_default_currency;
+
+/* First key of the two-int advisory locks MPS takes (ASCII "MPS1"). */
+#define MPS_LOCK_NS_CARD	0x4D505331
+
+#endif
