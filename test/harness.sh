@@ -7,8 +7,9 @@
 #   bash test/harness.sh bench   the benchmarks (test/bench)
 #
 # The cluster lives in $MPS_TEST_DIR (default /tmp/mps-cluster) on port
-# $MPS_TEST_PORT (default 54329). A cluster left behind by an earlier run is
-# stopped first, by its pid file.
+# $MPS_TEST_PORT (default 54329); scratch files go to $MPS_WORK_DIR (default
+# ./tmp). A cluster left behind by an earlier run is stopped first, by its pid
+# file. MPS_SKIP_BUILD=1 skips the build and uses the installed extension.
 set -uo pipefail
 
 MODE=${1:-test}
@@ -18,7 +19,7 @@ PGBIN=/usr/lib/postgresql/$PGVER/bin
 PG_CONFIG=$PGBIN/pg_config
 PORT=${MPS_TEST_PORT:-54329}
 DATA=${MPS_TEST_DIR:-/tmp/mps-cluster}
-WORK=$ROOT/tmp
+WORK=${MPS_WORK_DIR:-$ROOT/tmp}
 PGXS_DIR=/usr/lib/postgresql/$PGVER/lib/pgxs/src/test
 
 say() { printf '\n== %s\n' "$*"; }
@@ -188,7 +189,8 @@ run_pgtap() {
 mkdir -p "$WORK"
 if [ "$MODE" = stop ]; then stop_cluster; exit 0; fi
 install_deps
-build
+# MPS_SKIP_BUILD=1 runs against the extension already installed.
+[ "${MPS_SKIP_BUILD:-0}" = 1 ] || build
 
 case "$MODE" in
   test)
