@@ -167,7 +167,7 @@ CREATE TABLE mps.transactions (
   order_no             text,
   reason               text,
   tag                  jsonb,
-  pricing              jsonb,
+  details              jsonb,      -- payments: applied pricing rules; refunds: refunded total after it
   PRIMARY KEY (id, created_at),
   CHECK (raw_amount - discount_amount = final_amount),
   CHECK (refunded_amount <= final_amount),

@@ -72,14 +72,15 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_code char(3) := upper(btrim(coalesce(p_currency, current_setting('mps.default_currency'))));
+  -- text, not char(3): a longer input must fail with MP002, not 22001.
+  v_code text := upper(btrim(coalesce(p_currency, current_setting('mps.default_currency'))));
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM mps.currencies c WHERE c.code = v_code) THEN
     RAISE EXCEPTION 'unknown currency' USING ERRCODE = 'MP002',
       DETAIL = format('Currency %L is not configured.', p_currency),
       HINT = 'Use one of mps.currencies (e.g. CNY, EUR, USD, JPY).';
   END IF;
-  RETURN v_code;
+  RETURN v_code::char(3);
 END
 $$;
 

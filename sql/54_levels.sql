@@ -97,9 +97,11 @@ BEGIN
 
   SELECT jsonb_agg(to_jsonb(l) ORDER BY l.min_points) INTO v_before FROM mps.list_membership_levels() l;
 
-  -- Move the existing rows out of the way of the unique min_points index, then
-  -- upsert by code and drop the levels no longer listed.
-  UPDATE mps.membership_levels SET min_points = min_points + 1000000000000000;
+  -- Move the existing rows out of the way of the unique min_points index (both
+  -- bounds, so max_points >= min_points still holds), then upsert by code and
+  -- drop the levels no longer listed.
+  UPDATE mps.membership_levels SET min_points = min_points + 1000000000000000,
+                                   max_points = max_points + 1000000000000000;
   INSERT INTO mps.membership_levels AS l (code, name, min_points, max_points, discount_bp, earn_rate_bp)
   SELECT e->>'code', btrim(e->>'name'), (e->>'min_points')::bigint, (e->>'max_points')::bigint,
          coalesce((e->>'discount_bp')::integer, 0), coalesce((e->>'earn_rate_bp')::integer, 10000)

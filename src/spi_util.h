@@ -8,7 +8,7 @@
 #include "executor/spi.h"
 #include "utils/uuid.h"
 
-#define MPS_PLAN_MAX_ARGS 24
+#define MPS_PLAN_MAX_ARGS 32
 
 /*
  * A statement with its parameter types; the plan is prepared on first use and

@@ -1,0 +1,330 @@
+/*
+ * card.c — locking a card, its level and discount, and writing movements.
+ *
+ * Lock order, everywhere: the advisory lock (MPS_LOCK_NS_CARD, hash of the
+ * card id), then the card row FOR UPDATE. Everything that changes a card's
+ * balance, points, QR codes or bindings takes both, so any two such calls on
+ * one card run one after the other; calls on different cards never wait.
+ */
+#include "postgres.h"
+
+#include "access/hash.h"
+#include "access/xact.h"
+#include "common/int.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "card.h"
+#include "errors.h"
+#include "ids.h"
+#include "money.h"
+#include "mps.h"
+#include "spi_util.h"
+
+#define CARD_COLUMNS \
+	"SELECT c.card_type::text, c.status::text, c.currency::text, cur.exponent, cur.max_amount," \
+	" cur.max_balance, c.balance, c.points, c.fixed_discount_bp, c.expires_at," \
+	" l.id, l.code, l.discount_bp, l.earn_rate_bp, l.min_points, l.max_points" \
+	" FROM mps.cards c JOIN mps.currencies cur ON cur.code = c.currency" \
+	" LEFT JOIN mps.membership_levels l ON l.id = c.level_id WHERE c.id = $1"
+
+static MpsPlan card_for_update = {CARD_COLUMNS " FOR UPDATE OF c", 1, {UUIDOID}};
+static MpsPlan card_peek = {CARD_COLUMNS, 1, {UUIDOID}};
+
+static void
+copy_cstr(char *dst, size_t size, const char *src)
+{
+	strlcpy(dst, src ? src : "", size);
+}
+
+/* Level columns start at `col`: id, code, discount_bp, earn_rate_bp, min, max. */
+static void
+read_level(uint64 row, int col, MpsLevel *level)
+{
+	memset(level, 0, sizeof(*level));
+	if (mps_col_isnull(row, col))
+		return;
+	level->valid = true;
+	level->id = mps_col_int32(row, col, 0);
+	copy_cstr(level->code, sizeof(level->code), mps_col_text(row, col + 1));
+	level->discount_bp = mps_col_int32(row, col + 2, 0);
+	level->earn_rate_bp = mps_col_int32(row, col + 3, 0);
+	level->min_points = mps_col_int64(row, col + 4, 0);
+	level->open = mps_col_isnull(row, col + 5);
+	level->max_points = mps_col_int64(row, col + 5, 0);
+}
+
+static void
+read_card(const pg_uuid_t *card_id, MpsCard *card)
+{
+	memset(card, 0, sizeof(*card));
+	card->id = *card_id;
+	copy_cstr(card->card_type, sizeof(card->card_type), mps_col_text(0, 1));
+	copy_cstr(card->status, sizeof(card->status), mps_col_text(0, 2));
+	copy_cstr(card->currency, sizeof(card->currency), mps_col_text(0, 3));
+	card->exponent = mps_col_int32(0, 4, 2);
+	card->max_amount = mps_col_int64(0, 5, 0);
+	card->max_balance = mps_col_int64(0, 6, 0);
+	card->balance = mps_col_int64(0, 7, 0);
+	card->points = mps_col_int64(0, 8, 0);
+	card->fixed_discount_bp = mps_col_int32(0, 9, 0);
+	card->has_expiry = !mps_col_isnull(0, 10);
+	card->expires_at = mps_col_timestamptz(0, 10, 0);
+	read_level(0, 11, &card->level);
+}
+
+static void
+card_not_found(const pg_uuid_t *card_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_MPS_CARD_NOT_FOUND),
+			 errmsg("card not found"),
+			 errdetail("No card %s.", mps_uuid_to_cstring(card_id)),
+			 errhint("Check the card id.")));
+}
+
+void
+mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card)
+{
+	Datum		v[1];
+	uint32		key = DatumGetUInt32(hash_any(card_id->data, UUID_LEN));
+
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum(MPS_LOCK_NS_CARD), Int32GetDatum((int32) key));
+	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	if (mps_exec(&card_for_update, v, NULL, false, 1) == 0)
+		card_not_found(card_id);
+	read_card(card_id, card);
+}
+
+bool
+mps_card_peek(const pg_uuid_t *card_id, MpsCard *card)
+{
+	Datum		v[1];
+
+	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	if (mps_exec(&card_peek, v, NULL, true, 1) == 0)
+		return false;
+	read_card(card_id, card);
+	return true;
+}
+
+void
+mps_card_require_usable(const MpsCard *card)
+{
+	char	   *id = mps_uuid_to_cstring(&card->id);
+
+	if (strcmp(card->status, "closed") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_CARD_CLOSED),
+				 errmsg("card is closed"),
+				 errdetail("Card %s is closed.", id),
+				 errhint("A closed card cannot move money; use another card.")));
+	if (strcmp(card->status, "frozen") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_CARD_FROZEN),
+				 errmsg("card is frozen"),
+				 errdetail("Card %s is frozen.", id),
+				 errhint("Ask the card's owner or the platform admin to unfreeze it.")));
+	if (card->has_expiry && card->expires_at <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_CARD_EXPIRED),
+				 errmsg("card has expired"),
+				 errdetail("Card %s expired at %s.", id, timestamptz_to_str(card->expires_at)),
+				 errhint("Use another card.")));
+}
+
+int32
+mps_card_discount_bp(const MpsCard *card)
+{
+	if (strcmp(card->card_type, "corporate") == 0)
+		return card->fixed_discount_bp;
+	if (strcmp(card->card_type, "standard") == 0 && card->level.valid)
+		return card->level.discount_bp;
+	return 0;
+}
+
+/*
+ * points = floor(paid * earn_rate_bp / (10000 * 10^exponent)): earn_rate_bp
+ * points per major unit, in basis points; fractions of a point are dropped.
+ */
+int64
+mps_card_points_for(const MpsCard *card, int64 paid)
+{
+	int64		den = 10000;
+	int			i;
+
+	if (strcmp(card->card_type, "standard") != 0 || !card->level.valid || paid <= 0)
+		return 0;
+	for (i = 0; i < card->exponent; i++)
+		den *= 10;
+	return mps_mul_div_floor(paid, card->level.earn_rate_bp, den);
+}
+
+static MpsPlan level_for_points = {
+	"SELECT id, code, discount_bp, earn_rate_bp, min_points, max_points"
+	" FROM mps.membership_levels WHERE min_points <= $1 ORDER BY min_points DESC LIMIT 1",
+	1, {INT8OID}
+};
+
+void
+mps_level_for_points(int64 points, const MpsLevel *current, MpsLevel *out)
+{
+	Datum		v[1];
+
+	if (current->valid && points >= current->min_points &&
+		(current->open || points <= current->max_points))
+	{
+		*out = *current;
+		return;
+	}
+	v[0] = Int64GetDatum(points);
+	if (mps_exec(&level_for_points, v, NULL, true, 1) == 0)
+	{
+		memset(out, 0, sizeof(*out));
+		return;
+	}
+	read_level(0, 1, out);
+}
+
+void
+mps_movement_init(MpsMovement *m, const char *kind)
+{
+	memset(m, 0, sizeof(*m));
+	m->kind = kind;
+	m->status = "completed";
+	m->created_at = GetCurrentTransactionStartTimestamp();
+	mps_uuid7(m->created_at, &m->tx_id);
+}
+
+static MpsPlan update_card = {
+	"UPDATE mps.cards SET balance = $2, points = $3, level_id = $4, updated_at = now() WHERE id = $1",
+	4, {UUIDOID, INT8OID, INT8OID, INT4OID}
+};
+
+static MpsPlan insert_tx = {
+	"INSERT INTO mps.transactions (id, created_at, card_id, kind, status, currency, amount,"
+	" raw_amount, discount_amount, final_amount, points_delta, balance_after, points_after,"
+	" level_before, level_after, merchant_id, member_id, actor_user_id, original_tx_id,"
+	" qr_code_id, idempotency_key, order_no, reason, tag, details)"
+	" VALUES ($1, $2, $3, $4::mps.tx_kind, $5::mps.tx_status, $6, $7, $8, $9, $10, $11, $12, $13,"
+	" $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25::jsonb)",
+	25, {UUIDOID, TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
+		INT4OID, INT4OID, UUIDOID, UUIDOID, UUIDOID, UUIDOID,
+	INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+static MpsPlan insert_ledger = {
+	"INSERT INTO mps.point_ledger (created_at, card_id, tx_id, delta, points_after, reason)"
+	" VALUES ($1, $2, $3, $4, $5, $6)",
+	6, {TIMESTAMPTZOID, UUIDOID, UUIDOID, INT8OID, INT8OID, TEXTOID}
+};
+
+#define SET_TEXT(i, s) do { if (s) v[i] = CStringGetTextDatum(s); else n[i] = 'n'; } while (0)
+
+void
+mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m)
+{
+	Datum		v[25];
+	char		n[26];
+	int64		new_balance;
+	int64		new_points;
+
+	/* The balance check is made by the caller with its own error; this is the backstop. */
+	if (pg_add_s64_overflow(card->balance, m->amount, &new_balance) || new_balance < 0)
+		elog(ERROR, "mps: movement would make the balance negative");
+	new_points = card->points + m->points_delta;
+	if (new_points < 0)
+	{
+		m->points_delta = -card->points;
+		new_points = 0;
+	}
+
+	m->level_before = card->level;
+	if (strcmp(card->card_type, "standard") == 0)
+		mps_level_for_points(new_points, &card->level, &m->level_after);
+	else
+		memset(&m->level_after, 0, sizeof(m->level_after));
+	m->balance_after = new_balance;
+	m->points_after = new_points;
+
+	memset(n, ' ', sizeof(n));
+	v[0] = UUIDPGetDatum(&card->id);
+	v[1] = Int64GetDatum(new_balance);
+	v[2] = Int64GetDatum(new_points);
+	if (m->level_after.valid)
+		v[3] = Int32GetDatum(m->level_after.id);
+	else
+		n[3] = 'n';
+	mps_exec(&update_card, v, n, false, 0);
+
+	memset(n, ' ', sizeof(n));
+	v[0] = UUIDPGetDatum(&m->tx_id);
+	v[1] = TimestampTzGetDatum(m->created_at);
+	v[2] = UUIDPGetDatum(&card->id);
+	v[3] = CStringGetTextDatum(m->kind);
+	v[4] = CStringGetTextDatum(m->status);
+	v[5] = CStringGetTextDatum(card->currency);
+	v[6] = Int64GetDatum(m->amount);
+	v[7] = Int64GetDatum(m->raw_amount);
+	v[8] = Int64GetDatum(m->discount_amount);
+	v[9] = Int64GetDatum(m->final_amount);
+	v[10] = Int64GetDatum(m->points_delta);
+	v[11] = Int64GetDatum(new_balance);
+	v[12] = Int64GetDatum(new_points);
+	if (m->level_before.valid)
+		v[13] = Int32GetDatum(m->level_before.id);
+	else
+		n[13] = 'n';
+	if (m->level_after.valid)
+		v[14] = Int32GetDatum(m->level_after.id);
+	else
+		n[14] = 'n';
+	if (m->has_merchant)
+		v[15] = UUIDPGetDatum(&m->merchant_id);
+	else
+		n[15] = 'n';
+	if (m->has_member)
+		v[16] = UUIDPGetDatum(&m->member_id);
+	else
+		n[16] = 'n';
+	if (actor->has_user)
+		v[17] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
+	else
+		n[17] = 'n';
+	if (m->has_original)
+		v[18] = UUIDPGetDatum(&m->original_tx_id);
+	else
+		n[18] = 'n';
+	if (m->qr_code_id)
+		v[19] = Int64GetDatum(m->qr_code_id);
+	else
+		n[19] = 'n';
+	SET_TEXT(20, m->idempotency_key);
+	SET_TEXT(21, m->order_no);
+	SET_TEXT(22, m->reason);
+	SET_TEXT(23, m->tag_json);
+	SET_TEXT(24, m->details_json);
+	mps_exec(&insert_tx, v, n, false, 0);
+
+	if (m->points_delta != 0)
+	{
+		memset(n, ' ', sizeof(n));
+		v[0] = TimestampTzGetDatum(m->created_at);
+		v[1] = UUIDPGetDatum(&card->id);
+		v[2] = UUIDPGetDatum(&m->tx_id);
+		v[3] = Int64GetDatum(m->points_delta);
+		v[4] = Int64GetDatum(new_points);
+		v[5] = CStringGetTextDatum(m->ledger_reason ? m->ledger_reason : m->kind);
+		mps_exec(&insert_ledger, v, n, false, 0);
+	}
+
+	card->balance = new_balance;
+	card->points = new_points;
+	card->level = m->level_after;
+}

@@ -1,0 +1,101 @@
+/*
+ * card.h — a card under lock, its level, and the one way money moves on it.
+ */
+#ifndef MPS_CARD_H
+#define MPS_CARD_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+#include "actor.h"
+
+typedef struct MpsLevel
+{
+	bool		valid;
+	int32		id;
+	char		code[40];
+	int32		discount_bp;
+	int32		earn_rate_bp;
+	int64		min_points;
+	int64		max_points;		/* inclusive; meaningless when open */
+	bool		open;
+} MpsLevel;
+
+typedef struct MpsCard
+{
+	pg_uuid_t	id;
+	char		card_type[16];
+	char		status[16];
+	char		currency[4];
+	int			exponent;
+	int64		max_amount;
+	int64		max_balance;
+	int64		balance;
+	int64		points;
+	int32		fixed_discount_bp;
+	bool		has_expiry;
+	TimestampTz expires_at;
+	MpsLevel	level;
+} MpsCard;
+
+/* Advisory lock on the card, then its row FOR UPDATE; raises MP201 when missing. */
+extern void mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card);
+
+/* Read without locking (for checks made before the lock); false when missing. */
+extern bool mps_card_peek(const pg_uuid_t *card_id, MpsCard *card);
+
+/* Raise MP203/MP202/MP204 unless the card is active and unexpired. */
+extern void mps_card_require_usable(const MpsCard *card);
+
+/* The discount the card gives on a subtotal, in basis points. */
+extern int32 mps_card_discount_bp(const MpsCard *card);
+
+/* Points a payment of `paid` minor units earns on this card (personal cards only). */
+extern int64 mps_card_points_for(const MpsCard *card, int64 paid);
+
+/* The level of a personal card holding `points` (keeps `current` when it still fits). */
+extern void mps_level_for_points(int64 points, const MpsLevel *current, MpsLevel *out);
+
+/* One movement on a locked card: a transactions row, a point_ledger row when points move. */
+typedef struct MpsMovement
+{
+	pg_uuid_t	tx_id;
+	TimestampTz created_at;
+	const char *kind;
+	const char *status;
+	int64		amount;			/* signed change of the balance */
+	int64		raw_amount;
+	int64		discount_amount;
+	int64		final_amount;
+	int64		points_delta;
+	bool		has_merchant;
+	pg_uuid_t	merchant_id;
+	bool		has_member;
+	pg_uuid_t	member_id;
+	bool		has_original;
+	pg_uuid_t	original_tx_id;
+	int64		qr_code_id;		/* 0: none */
+	const char *idempotency_key;
+	const char *order_no;
+	const char *reason;
+	const char *tag_json;
+	const char *details_json;
+	const char *ledger_reason;
+	/* filled in by mps_movement_apply */
+	int64		balance_after;
+	int64		points_after;
+	MpsLevel	level_before;
+	MpsLevel	level_after;
+} MpsMovement;
+
+/* Start a movement: a fresh time-ordered id at the transaction's timestamp. */
+extern void mps_movement_init(MpsMovement *m, const char *kind);
+
+/*
+ * Apply to the locked card: new balance (never negative), points, level;
+ * updates the card row and writes the transaction and ledger rows.
+ */
+extern void mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m);
+
+#endif

@@ -1,0 +1,240 @@
+/*
+ * charge.c — merchant_charge_by_qr: a merchant takes a payment from a card
+ * through the member's QR code.
+ *
+ * Order of work, chosen so that nothing slow runs under the card lock:
+ *   1. caller, merchant, amount, key checks (no writes);
+ *   2. claim the idempotency key (a retry replays the first result here);
+ *   3. find the code and run its one bcrypt check — before any lock;
+ *   4. lock the card; re-check the code and the holder's binding;
+ *   5. price (card discount), balance check, points and level;
+ *   6. write: card row, transaction, ledger, code consumption, audit.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "actor.h"
+#include "audit.h"
+#include "card.h"
+#include "errors.h"
+#include "idem.h"
+#include "ids.h"
+#include "merchant.h"
+#include "money.h"
+#include "qr.h"
+#include "spi_util.h"
+#include "txview.h"
+
+static MpsPlan holder_binding = {
+	"SELECT role::text FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2",
+	2, {UUIDOID, UUIDOID}
+};
+
+/* A member's code pays only while that member is still bound to the card (not as viewer). */
+static void
+require_holder_bound(const MpsQr *qr)
+{
+	Datum		v[2];
+	char	   *role;
+
+	if (!qr->has_holder)
+		return;
+	v[0] = UUIDPGetDatum((pg_uuid_t *) &qr->card_id);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) &qr->holder_member_id);
+	role = mps_exec(&holder_binding, v, NULL, false, 1) ? mps_col_text(0, 1) : NULL;
+	if (role == NULL || strcmp(role, "viewer") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_BOUND),
+				 errmsg("code holder may not pay with this card"),
+				 errdetail("Member %s is %s card %s.", mps_uuid_to_cstring(&qr->holder_member_id),
+						   role ? "only a viewer of" : "no longer bound to",
+						   mps_uuid_to_cstring(&qr->card_id)),
+				 errhint("Pay with another card.")));
+}
+
+static Datum
+charge_result(FunctionCallInfo fcinfo, const MpsTxView *t)
+{
+	TupleDesc	tupdesc;
+	Datum		values[16];
+	bool		nulls[16];
+	pg_uuid_t  *tx = palloc(sizeof(pg_uuid_t));
+	pg_uuid_t  *card = palloc(sizeof(pg_uuid_t));
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "mps: result type must be composite");
+	memset(nulls, 0, sizeof(nulls));
+	*tx = t->tx_id;
+	*card = t->card_id;
+	values[0] = UUIDPGetDatum(tx);
+	values[1] = CStringGetTextDatum(mps_tx_no(tx));
+	values[2] = UUIDPGetDatum(card);
+	values[3] = CStringGetTextDatum(t->currency);
+	values[4] = mps_major_datum(t->raw_amount, t->exponent);
+	values[5] = mps_major_datum(t->discount_amount, t->exponent);
+	values[6] = mps_major_datum(t->final_amount, t->exponent);
+	values[7] = mps_major_datum(t->balance_after, t->exponent);
+	values[8] = Int64GetDatum(t->points_delta);
+	values[9] = Int64GetDatum(t->points_after);
+	values[10] = mps_text_or_null(t->level_before, &nulls[10]);
+	values[11] = mps_text_or_null(t->level_after, &nulls[11]);
+	values[12] = BoolGetDatum(strcmp(t->level_before, t->level_after) != 0);
+	values[13] = mps_text_or_null(t->order_no, &nulls[13]);
+	values[14] = TimestampTzGetDatum(t->created_at);
+	if (t->details)
+		values[15] = DirectFunctionCall1(jsonb_in, CStringGetDatum(t->details));
+	else
+		nulls[15] = true;
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+static char *
+arg_text(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
+}
+
+static char *
+arg_jsonb_text(FunctionCallInfo fcinfo, int n)
+{
+	return PG_ARGISNULL(n) ? NULL
+		: DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(n)));
+}
+
+/*
+ * merchant_charge_by_qr(p_merchant_code, p_qr_plain, p_raw_amount,
+ *                       p_idempotency_key, p_tag, p_order_no, p_items)
+ */
+PG_FUNCTION_INFO_V1(mps_merchant_charge_by_qr);
+Datum
+mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
+{
+	MemoryContext fn_cxt = CurrentMemoryContext;
+	MemoryContext old;
+	MpsActor	actor;
+	MpsMerchant merchant;
+	char	   *merchant_code = arg_text(fcinfo, 0);
+	char	   *qr_plain = arg_text(fcinfo, 1);
+	char	   *key = arg_text(fcinfo, 3);
+	char	   *tag = arg_jsonb_text(fcinfo, 4);
+	char	   *order_no = arg_text(fcinfo, 5);
+	char		lookup[MPS_QR_LOOKUP_LEN + 1];
+	char		secret[MPS_QR_SECRET_LEN + 1];
+	int64		raw;
+	MpsRequestHash h;
+	MpsMovement m;
+	pg_uuid_t	prior_tx;
+	TimestampTz prior_at;
+	MpsQr		qr;
+	MpsCard		card;
+	MpsTxView	view;
+	StringInfoData audit_after;
+
+	mps_actor_resolve(&actor);
+	mps_actor_require_user(&actor, "merchant_charge_by_qr");
+	mps_idem_check_key(key);
+	mps_order_check(order_no);
+	if (!PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_INVALID),
+				 errmsg("line items are not accepted by this version"),
+				 errdetail("p_items was given; line-item pricing comes with marketing groups."),
+				 errhint("Charge the order total with p_raw_amount and leave p_items out.")));
+
+	mps_spi_connect();
+	mps_merchant_for_call(&actor, merchant_code, "merchant_charge_by_qr", &merchant);
+	raw = mps_amount_from_numeric(PG_ARGISNULL(2) ? NULL : PG_GETARG_NUMERIC(2),
+								  merchant.exponent, merchant.max_amount,
+								  "p_raw_amount", merchant.currency);
+	mps_qr_parse(qr_plain, lookup, secret);
+
+	/* 2. The key: a retry with the same parameters gets the first result. */
+	mps_movement_init(&m, "payment");
+	mps_reqhash_init(&h, "charge");
+	mps_reqhash_uuid(&h, &merchant.id);
+	mps_reqhash_str(&h, lookup);
+	mps_reqhash_str(&h, DatumGetCString(DirectFunctionCall1(numeric_out,
+															NumericGetDatum(mps_numeric_from_minor(raw, merchant.exponent)))));
+	mps_reqhash_str(&h, order_no);
+	mps_reqhash_str(&h, tag);
+	mps_reqhash_final(&h);
+	if (!mps_idem_claim(&merchant.id, key, "charge", &h, &m.tx_id, m.created_at,
+						&prior_tx, &prior_at))
+	{
+		if (!mps_txview_load(&prior_tx, prior_at, &view))
+			elog(ERROR, "mps: idempotent replay found no transaction");
+		mps_spi_finish();
+		return charge_result(fcinfo, &view);
+	}
+	if (order_no)
+		mps_order_claim(&merchant.id, order_no, &m.tx_id, m.created_at);
+
+	/* 3. The code and its bcrypt check, before any lock. */
+	mps_qr_verify(qr_plain, &qr);
+
+	/* 4. The card, locked. */
+	mps_card_lock_and_load(&qr.card_id, &card);
+	mps_card_require_usable(&card);
+	if (strcmp(card.currency, merchant.currency) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_CURRENCY_MISMATCH),
+				 errmsg("card and merchant currencies differ"),
+				 errdetail("The card holds %s; merchant %s charges in %s.",
+						   card.currency, merchant.code, merchant.currency),
+				 errhint("Pay with a card in %s.", merchant.currency)));
+	require_holder_bound(&qr);
+	mps_qr_consume(&qr, &m.tx_id);
+
+	/* 5. Price, balance, points. */
+	m.raw_amount = raw;
+	m.discount_amount = mps_basis_points_of(raw, mps_card_discount_bp(&card));
+	m.final_amount = raw - m.discount_amount;
+	m.amount = -m.final_amount;
+	if (card.balance < m.final_amount)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_INSUFFICIENT_BALANCE),
+				 errmsg("insufficient balance"),
+				 errdetail("The card holds %s %s; the charge needs %s %s.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, mps_major_datum(card.balance, card.exponent))),
+						   card.currency,
+						   DatumGetCString(DirectFunctionCall1(numeric_out, mps_major_datum(m.final_amount, card.exponent))),
+						   card.currency),
+				 errhint("Recharge the card or pay the difference another way.")));
+	m.points_delta = mps_card_points_for(&card, m.final_amount);
+	m.ledger_reason = "earned";
+	m.has_merchant = true;
+	m.merchant_id = merchant.id;
+	m.has_member = qr.has_holder;
+	m.member_id = qr.holder_member_id;
+	m.qr_code_id = qr.id;
+	m.idempotency_key = key;
+	m.order_no = order_no;
+	m.tag_json = tag;
+
+	/* 6. Write. */
+	mps_movement_apply(&actor, &card, &m);
+	mps_json_start(&audit_after);
+	mps_json_str(&audit_after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
+	mps_json_str(&audit_after, "merchant", merchant.code);
+	mps_json_int(&audit_after, "final_amount", m.final_amount);
+	mps_json_int(&audit_after, "balance_after", m.balance_after);
+	mps_json_int(&audit_after, "points_delta", m.points_delta);
+	mps_json_str(&audit_after, "level_after", m.level_after.valid ? m.level_after.code : NULL);
+	mps_audit(&actor, "tx.charge", "card", mps_uuid_to_cstring(&card.id), NULL,
+			  mps_json_finish(&audit_after), key);
+
+	old = MemoryContextSwitchTo(fn_cxt);
+	mps_txview_from(&card, &m, &view);
+	MemoryContextSwitchTo(old);
+	mps_spi_finish();
+	return charge_result(fcinfo, &view);
+}

@@ -1,0 +1,164 @@
+/*
+ * idem.c — idempotency keys and merchant order numbers.
+ *
+ * The claim is the first write of a movement: INSERT ... ON CONFLICT DO
+ * NOTHING into the registry, with the movement's id decided beforehand. A
+ * second call with the same key blocks on the first one's index entry until
+ * it commits (then it reads the row and replays it) or aborts (then it claims
+ * the key itself). So two concurrent calls produce exactly one movement, and
+ * a failed call leaves no trace of its key.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "actor.h"
+#include "errors.h"
+#include "idem.h"
+#include "spi_util.h"
+
+void
+mps_reqhash_init(MpsRequestHash *h, const char *operation)
+{
+	h->ctx = pg_cryptohash_create(PG_SHA256);
+	if (h->ctx == NULL || pg_cryptohash_init(h->ctx) < 0)
+		elog(ERROR, "mps: could not start sha256");
+	mps_reqhash_str(h, operation);
+}
+
+void
+mps_reqhash_str(MpsRequestHash *h, const char *value)
+{
+	/* Length-prefixed, with -1 for NULL, so no two field lists collide. */
+	int64		len = value ? (int64) strlen(value) : -1;
+
+	if (pg_cryptohash_update(h->ctx, (const uint8 *) &len, sizeof(len)) < 0 ||
+		(value && pg_cryptohash_update(h->ctx, (const uint8 *) value, len) < 0))
+		elog(ERROR, "mps: sha256 update failed");
+}
+
+void
+mps_reqhash_uuid(MpsRequestHash *h, const pg_uuid_t *value)
+{
+	mps_reqhash_str(h, value ? mps_uuid_to_cstring(value) : NULL);
+}
+
+void
+mps_reqhash_final(MpsRequestHash *h)
+{
+	if (pg_cryptohash_final(h->ctx, h->digest, sizeof(h->digest)) < 0)
+		elog(ERROR, "mps: sha256 final failed");
+	pg_cryptohash_free(h->ctx);
+	h->ctx = NULL;
+}
+
+static bool
+printable(const char *s, int max_len)
+{
+	int			n = 0;
+
+	for (; *s; s++, n++)
+		if ((unsigned char) *s < 0x20 || *s == 0x7f)
+			return false;
+	return n >= 1 && n <= max_len;
+}
+
+void
+mps_idem_check_key(const char *key)
+{
+	if (key == NULL || !printable(key, 200))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_IDEMPOTENCY_KEY_INVALID),
+				 errmsg("invalid idempotency key"),
+				 errdetail("p_idempotency_key is %s.", key == NULL ? "missing" : "empty, too long or has control characters"),
+				 errhint("Pass a unique key of 1 to 200 printable characters per movement (e.g. a UUID), and the same key when retrying it.")));
+}
+
+void
+mps_order_check(const char *order_no)
+{
+	if (order_no != NULL && !printable(order_no, 64))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_INVALID),
+				 errmsg("invalid order number"),
+				 errdetail("p_order_no is empty, longer than 64 characters or has control characters."),
+				 errhint("Pass the merchant's own order number (1 to 64 printable characters), or leave it out.")));
+}
+
+static MpsPlan claim_key = {
+	"INSERT INTO mps.idempotency_registry (scope_id, key, operation, request_hash, tx_id, tx_created_at)"
+	" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+	6, {UUIDOID, TEXTOID, TEXTOID, BYTEAOID, UUIDOID, TIMESTAMPTZOID}
+};
+
+static MpsPlan read_key = {
+	"SELECT operation, request_hash = $3, tx_id, tx_created_at FROM mps.idempotency_registry"
+	" WHERE scope_id = $1 AND key = $2",
+	3, {UUIDOID, TEXTOID, BYTEAOID}
+};
+
+bool
+mps_idem_claim(const pg_uuid_t *scope, const char *key, const char *operation,
+			   const MpsRequestHash *h, const pg_uuid_t *tx_id, TimestampTz tx_at,
+			   pg_uuid_t *prior_tx, TimestampTz *prior_at)
+{
+	Datum		v[6];
+	bytea	   *digest = palloc(VARHDRSZ + sizeof(h->digest));
+	char	   *prior_op;
+	bool		same;
+
+	SET_VARSIZE(digest, VARHDRSZ + sizeof(h->digest));
+	memcpy(VARDATA(digest), h->digest, sizeof(h->digest));
+	v[0] = UUIDPGetDatum((pg_uuid_t *) scope);
+	v[1] = CStringGetTextDatum(key);
+	v[2] = CStringGetTextDatum(operation);
+	v[3] = PointerGetDatum(digest);
+	v[4] = UUIDPGetDatum((pg_uuid_t *) tx_id);
+	v[5] = TimestampTzGetDatum(tx_at);
+	if (mps_exec(&claim_key, v, NULL, false, 0) == 1)
+		return true;
+
+	v[2] = PointerGetDatum(digest);
+	if (mps_exec(&read_key, v, NULL, false, 1) == 0)
+		elog(ERROR, "mps: idempotency key vanished after a conflict");
+	prior_op = mps_col_text(0, 1);
+	same = mps_col_bool(0, 2, false);
+	if (strcmp(prior_op, operation) != 0 || !same)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_IDEMPOTENCY_CONFLICT),
+				 errmsg("idempotency key reused with different parameters"),
+				 errdetail("Key \"%s\" was first used for %s with other parameters.", key, prior_op),
+				 errhint("Retry with exactly the first call's parameters, or use a new key for a new movement.")));
+	mps_col_uuid(0, 3, prior_tx);
+	*prior_at = mps_col_timestamptz(0, 4, 0);
+	return false;
+}
+
+static MpsPlan claim_order = {
+	"INSERT INTO mps.merchant_order_registry (merchant_id, order_no, tx_id, tx_created_at)"
+	" VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+	4, {UUIDOID, TEXTOID, UUIDOID, TIMESTAMPTZOID}
+};
+
+void
+mps_order_claim(const pg_uuid_t *merchant_id, const char *order_no,
+				const pg_uuid_t *tx_id, TimestampTz tx_at)
+{
+	Datum		v[4];
+
+	v[0] = UUIDPGetDatum((pg_uuid_t *) merchant_id);
+	v[1] = CStringGetTextDatum(order_no);
+	v[2] = UUIDPGetDatum((pg_uuid_t *) tx_id);
+	v[3] = TimestampTzGetDatum(tx_at);
+	if (mps_exec(&claim_order, v, NULL, false, 0) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_ORDER_NO_USED),
+				 errmsg("order number already charged"),
+				 errdetail("Order \"%s\" of this merchant was charged before.", order_no),
+				 errhint("Each order is charged once; retry a failed call with its original idempotency key.")));
+}

@@ -1,0 +1,59 @@
+/*
+ * merchant.c — resolving the merchant of a charge or refund.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+#include "errors.h"
+#include "merchant.h"
+#include "spi_util.h"
+
+static MpsPlan merchant_by_code = {
+	"SELECT m.id, m.code, m.status::text, m.currency::text, c.exponent, c.max_amount"
+	" FROM mps.merchants m JOIN mps.currencies c ON c.code = m.currency"
+	" WHERE m.code = upper(btrim($1))",
+	1, {TEXTOID}
+};
+
+void
+mps_merchant_for_call(const MpsActor *actor, const char *code, const char *action, MpsMerchant *m)
+{
+	Datum		v[1];
+
+	memset(m, 0, sizeof(*m));
+	if (code == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_MERCHANT_UNKNOWN),
+				 errmsg("unknown merchant"),
+				 errdetail("p_merchant_code is missing."),
+				 errhint("Pass the merchant's code, e.g. SHOP001.")));
+	v[0] = CStringGetTextDatum(code);
+	if (mps_exec(&merchant_by_code, v, NULL, true, 1) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_MERCHANT_UNKNOWN),
+				 errmsg("unknown merchant"),
+				 errdetail("No merchant has code \"%s\".", code),
+				 errhint("Check the merchant code.")));
+	mps_col_uuid(0, 1, &m->id);
+	strlcpy(m->code, mps_col_text(0, 2), sizeof(m->code));
+	strlcpy(m->status, mps_col_text(0, 3), sizeof(m->status));
+	strlcpy(m->currency, mps_col_text(0, 4), sizeof(m->currency));
+	m->exponent = mps_col_int32(0, 5, 2);
+	m->max_amount = mps_col_int64(0, 6, 0);
+
+	/* Who may act for it comes before what state it is in. */
+	if (!actor->is_admin && !mps_actor_is_merchant_user(actor, &m->id, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied: %s for merchant %s", action, m->code),
+				 errdetail("The caller is not a user of merchant %s.", m->code),
+				 errhint("Sign in as one of the merchant's operators.")));
+	if (strcmp(m->status, "active") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_MERCHANT_INACTIVE),
+				 errmsg("merchant is not active"),
+				 errdetail("Merchant %s is %s.", m->code, m->status),
+				 errhint("The platform admin can reactivate it with update_merchant().")));
+}

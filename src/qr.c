@@ -1,0 +1,563 @@
+/*
+ * qr.c — QR payment codes: rotate, revoke, cron rotation, verify, consume.
+ *
+ * A code is "MPS1.<lookup>.<secret>": the lookup id (9 random bytes) finds the
+ * row by a unique index, the secret (16 random bytes, 128 bits) is checked
+ * against its bcrypt hash (libxcrypt), and only that hash is stored. The plain
+ * code is returned once, by the call that made it. Because the secret is
+ * random and long, a low bcrypt cost loses nothing (mps.qr_bcrypt_cost).
+ *
+ * A member's own code (holder set) is single-use: the charge that uses it
+ * consumes it. A shared code of a prepaid or corporate card (no holder) stays
+ * valid until it expires or is rotated. Rotation revokes the previous live
+ * code of the same holder; every code stays in the table as history.
+ */
+#include "postgres.h"
+
+#include <crypt.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "port.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/tuplestore.h"
+#include "utils/uuid.h"
+
+#include "actor.h"
+#include "audit.h"
+#include "card.h"
+#include "errors.h"
+#include "ids.h"
+#include "mps.h"
+#include "qr.h"
+#include "spi_util.h"
+
+#define QR_PREFIX "MPS1."
+
+/* ---- bcrypt, through libxcrypt ---- */
+
+static char *
+bcrypt_hash(const char *secret)
+{
+	char		setting[CRYPT_GENSALT_OUTPUT_SIZE];
+	unsigned char salt[16];
+	struct crypt_data *cd;
+	char	   *hash;
+
+	if (!pg_strong_random(salt, sizeof(salt)))
+		ereport(ERROR, (errmsg("could not generate random bytes")));
+	if (crypt_gensalt_rn("$2b$", mps_qr_bcrypt_cost, (const char *) salt, sizeof(salt),
+						 setting, sizeof(setting)) == NULL)
+		elog(ERROR, "mps: crypt_gensalt_rn failed");
+	cd = palloc0(sizeof(struct crypt_data));
+	hash = crypt_r(secret, setting, cd);
+	if (hash == NULL || hash[0] == '*')
+		elog(ERROR, "mps: bcrypt failed");
+	hash = pstrdup(hash);
+	pfree(cd);
+	return hash;
+}
+
+static bool
+bcrypt_matches(const char *secret, const char *hash)
+{
+	struct crypt_data *cd = palloc0(sizeof(struct crypt_data));
+	const char *out = crypt_r(secret, hash, cd);
+	size_t		len = strlen(hash);
+	unsigned char diff = 0;
+	size_t		i;
+
+	if (out == NULL || out[0] == '*' || strlen(out) != len)
+	{
+		pfree(cd);
+		return false;
+	}
+	for (i = 0; i < len; i++)
+		diff |= (unsigned char) (out[i] ^ hash[i]);
+	pfree(cd);
+	return diff == 0;
+}
+
+/* ---- parsing and verification (used by the charge) ---- */
+
+static bool
+is_b64url(const char *s, int len)
+{
+	int			i;
+
+	for (i = 0; i < len; i++)
+		if (!(isalnum((unsigned char) s[i]) || s[i] == '-' || s[i] == '_'))
+			return false;
+	return true;
+}
+
+static void
+qr_invalid(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_MPS_QR_INVALID),
+			 errmsg("invalid QR code"),
+			 errdetail("%s", why),
+			 errhint("Ask the member to show a fresh code (rotate_card_qr).")));
+}
+
+void
+mps_qr_parse(const char *plain, char *lookup, char *secret)
+{
+	size_t		plen = strlen(QR_PREFIX);
+
+	if (plain == NULL)
+		qr_invalid("p_qr_plain is missing.");
+	if (strlen(plain) != plen + MPS_QR_LOOKUP_LEN + 1 + MPS_QR_SECRET_LEN ||
+		strncmp(plain, QR_PREFIX, plen) != 0 ||
+		plain[plen + MPS_QR_LOOKUP_LEN] != '.' ||
+		!is_b64url(plain + plen, MPS_QR_LOOKUP_LEN) ||
+		!is_b64url(plain + plen + MPS_QR_LOOKUP_LEN + 1, MPS_QR_SECRET_LEN))
+		qr_invalid("The text is not an MPS payment code.");
+	memcpy(lookup, plain + plen, MPS_QR_LOOKUP_LEN);
+	lookup[MPS_QR_LOOKUP_LEN] = '\0';
+	memcpy(secret, plain + plen + MPS_QR_LOOKUP_LEN + 1, MPS_QR_SECRET_LEN);
+	secret[MPS_QR_SECRET_LEN] = '\0';
+}
+
+static MpsPlan qr_by_lookup = {
+	"SELECT id, card_id, holder_member_id, single_use, secret_hash, expires_at,"
+	" used_at IS NOT NULL, revoked_at IS NOT NULL FROM mps.card_qr_codes WHERE lookup_id = $1",
+	1, {TEXTOID}
+};
+
+void
+mps_qr_verify(const char *plain, MpsQr *qr)
+{
+	char		secret[MPS_QR_SECRET_LEN + 1];
+	Datum		v[1];
+	char	   *hash;
+
+	memset(qr, 0, sizeof(*qr));
+	mps_qr_parse(plain, qr->lookup, secret);
+	v[0] = CStringGetTextDatum(qr->lookup);
+	if (mps_exec(&qr_by_lookup, v, NULL, true, 1) == 0)
+		qr_invalid("No such payment code.");
+	qr->id = mps_col_int64(0, 1, 0);
+	mps_col_uuid(0, 2, &qr->card_id);
+	qr->has_holder = mps_col_uuid(0, 3, &qr->holder_member_id);
+	qr->single_use = mps_col_bool(0, 4, true);
+	hash = mps_col_text(0, 5);
+	qr->expires_at = mps_col_timestamptz(0, 6, 0);
+	/* The secret first: a code's state is told only to whoever holds it. */
+	if (!bcrypt_matches(secret, hash))
+		qr_invalid("No such payment code.");
+	if (mps_col_bool(0, 8, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_REVOKED),
+				 errmsg("QR code has been revoked"),
+				 errdetail("The code was replaced or revoked."),
+				 errhint("Ask the member to show the current code.")));
+	if (mps_col_bool(0, 7, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_USED),
+				 errmsg("QR code has already been used"),
+				 errdetail("A member's code pays once."),
+				 errhint("Ask the member to show a fresh code.")));
+	if (qr->expires_at <= GetCurrentTransactionStartTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_EXPIRED),
+				 errmsg("QR code has expired"),
+				 errdetail("The code expired at %s.", timestamptz_to_str(qr->expires_at)),
+				 errhint("Ask the member to show a fresh code.")));
+}
+
+static MpsPlan consume_single = {
+	"UPDATE mps.card_qr_codes SET used_at = now(), used_tx_id = $2"
+	" WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+	2, {INT8OID, UUIDOID}
+};
+
+static MpsPlan qr_state = {
+	"SELECT used_at IS NOT NULL, revoked_at IS NOT NULL FROM mps.card_qr_codes WHERE id = $1",
+	1, {INT8OID}
+};
+
+void
+mps_qr_consume(const MpsQr *qr, const pg_uuid_t *tx_id)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(qr->id);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) tx_id);
+	if (qr->single_use && mps_exec(&consume_single, v, NULL, false, 0) == 1)
+		return;
+	/* Shared code, or a single-use code that someone else consumed or revoked meanwhile. */
+	if (mps_exec(&qr_state, v, NULL, false, 1) == 0)
+		elog(ERROR, "mps: QR code %lld vanished", (long long) qr->id);
+	if (mps_col_bool(0, 2, false))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_REVOKED),
+				 errmsg("QR code has been revoked"),
+				 errdetail("The code was replaced or revoked while the charge ran."),
+				 errhint("Ask the member to show the current code.")));
+	if (qr->single_use)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_USED),
+				 errmsg("QR code has already been used"),
+				 errdetail("Another charge used this code first."),
+				 errhint("Ask the member to show a fresh code.")));
+}
+
+/* ---- issuing ---- */
+
+typedef struct QrIssued
+{
+	char	   *plain;
+	int64		id;
+	pg_uuid_t	card_id;
+	TimestampTz expires_at;
+	bool		single_use;
+} QrIssued;
+
+static MpsPlan revoke_live = {
+	"UPDATE mps.card_qr_codes SET revoked_at = now(), revoke_reason = $3"
+	" WHERE card_id = $1 AND holder_member_id IS NOT DISTINCT FROM $2"
+	" AND used_at IS NULL AND revoked_at IS NULL",
+	3, {UUIDOID, UUIDOID, TEXTOID}
+};
+
+static MpsPlan revoke_all_live = {
+	"UPDATE mps.card_qr_codes SET revoked_at = now(), revoke_reason = $2"
+	" WHERE card_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+	2, {UUIDOID, TEXTOID}
+};
+
+static MpsPlan insert_code = {
+	"INSERT INTO mps.card_qr_codes (lookup_id, card_id, holder_member_id, single_use, secret_hash,"
+	" issued_at, expires_at) VALUES ($1, $2, $3, $4, $5, now(), $6) RETURNING id",
+	6, {TEXTOID, UUIDOID, UUIDOID, BOOLOID, TEXTOID, TIMESTAMPTZOID}
+};
+
+/* Revoke the holder's live code (if any) and issue a new one. Card is locked. */
+static void
+issue_code(const MpsActor *actor, const pg_uuid_t *card_id, const pg_uuid_t *holder,
+		   int ttl_seconds, const char *why, QrIssued *out)
+{
+	Datum		v[6];
+	char		n[7] = "      ";
+	char	   *lookup = mps_random_token(9);
+	char	   *secret = mps_random_token(16);
+	StringInfoData plain;
+	StringInfoData after;
+	uint64		revoked;
+
+	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	if (holder)
+		v[1] = UUIDPGetDatum((pg_uuid_t *) holder);
+	else
+		n[1] = 'n';
+	v[2] = CStringGetTextDatum("rotated");
+	revoked = mps_exec(&revoke_live, v, n, false, 0);
+
+	out->expires_at = GetCurrentTransactionStartTimestamp() + (int64) ttl_seconds * USECS_PER_SEC;
+	out->single_use = holder != NULL;
+	out->card_id = *card_id;
+	v[0] = CStringGetTextDatum(lookup);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	if (holder)
+		v[2] = UUIDPGetDatum((pg_uuid_t *) holder);
+	else
+		n[2] = 'n';
+	n[1] = ' ';
+	v[3] = BoolGetDatum(out->single_use);
+	v[4] = CStringGetTextDatum(bcrypt_hash(secret));
+	v[5] = TimestampTzGetDatum(out->expires_at);
+	mps_exec(&insert_code, v, n, false, 1);
+	out->id = mps_col_int64(0, 1, 0);
+
+	initStringInfo(&plain);
+	appendStringInfo(&plain, "%s%s.%s", QR_PREFIX, lookup, secret);
+	out->plain = plain.data;
+
+	mps_json_start(&after);
+	mps_json_int(&after, "qr_id", out->id);
+	mps_json_str(&after, "holder_member_id", holder ? mps_uuid_to_cstring(holder) : NULL);
+	mps_json_bool(&after, "single_use", out->single_use);
+	mps_json_int(&after, "ttl_seconds", ttl_seconds);
+	mps_json_int(&after, "revoked_previous", (int64) revoked);
+	mps_json_str(&after, "why", why);
+	mps_audit(actor, "qr.rotate", "card", mps_uuid_to_cstring(card_id), NULL,
+			  mps_json_finish(&after), NULL);
+}
+
+static MpsPlan binding_role = {
+	"SELECT role::text FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2",
+	2, {UUIDOID, UUIDOID}
+};
+
+static MpsPlan card_owner = {
+	"SELECT member_id FROM mps.card_bindings WHERE card_id = $1 AND role = 'owner'",
+	1, {UUIDOID}
+};
+
+/* The caller's binding role on the card ("" when not bound); fills member_id. */
+static const char *
+caller_role(const MpsActor *actor, const pg_uuid_t *card_id, pg_uuid_t *member_id, bool *has_member)
+{
+	Datum		v[2];
+
+	*has_member = mps_actor_member_id(actor, member_id);
+	if (!*has_member)
+		return "";
+	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	v[1] = UUIDPGetDatum(member_id);
+	if (mps_exec(&binding_role, v, NULL, true, 1) == 0)
+		return "";
+	return mps_col_text(0, 1);
+}
+
+static bool
+is_shared_card_type(const MpsCard *card)
+{
+	return strcmp(card->card_type, "prepaid") == 0 || strcmp(card->card_type, "corporate") == 0;
+}
+
+static void
+not_allowed(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: %s", what),
+			 errdetail("The caller is not bound to this card with a role that allows it."),
+			 errhint("Members rotate their own code; owners and admins of prepaid/corporate cards rotate the shared code.")));
+}
+
+static int
+checked_ttl(FunctionCallInfo fcinfo, int argno)
+{
+	int			ttl;
+
+	if (PG_ARGISNULL(argno))
+		return mps_qr_default_ttl;
+	ttl = PG_GETARG_INT32(argno);
+	if (ttl < 30 || ttl > mps_qr_max_ttl)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_TTL_INVALID),
+				 errmsg("invalid QR code lifetime"),
+				 errdetail("p_ttl_seconds = %d.", ttl),
+				 errhint("Pass between 30 and %d seconds, or leave it out for the default (%d).",
+						 mps_qr_max_ttl, mps_qr_default_ttl)));
+	return ttl;
+}
+
+static pg_uuid_t *
+required_card_id(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_REQUIRED),
+				 errmsg("card id is required"),
+				 errdetail("p_card_id is missing."),
+				 errhint("Pass the card's id.")));
+	return PG_GETARG_UUID_P(argno);
+}
+
+/*
+ * Decide whose code a call is about. p_shared = false: the caller's own
+ * single-use code (a bound owner/admin/member), or for the platform admin the
+ * card owner's. p_shared = true: the shared code of a prepaid/corporate card,
+ * for its owner/admin or the platform admin. Returns the holder (NULL: shared).
+ */
+static pg_uuid_t *
+resolve_holder(const MpsActor *actor, const MpsCard *card, bool shared, const char *what)
+{
+	pg_uuid_t  *member = palloc(sizeof(pg_uuid_t));
+	bool		has_member;
+	const char *role = caller_role(actor, &card->id, member, &has_member);
+
+	if (shared)
+	{
+		if (!is_shared_card_type(card))
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_PARAMETER_INVALID),
+					 errmsg("shared codes exist only for prepaid and corporate cards"),
+					 errdetail("Card %s is a %s card.", mps_uuid_to_cstring(&card->id), card->card_type),
+					 errhint("Leave p_shared false to use the member's own code.")));
+		if (!actor->is_admin && strcmp(role, "owner") != 0 && strcmp(role, "admin") != 0)
+			not_allowed(what);
+		return NULL;
+	}
+	if (strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0 || strcmp(role, "member") == 0)
+		return member;
+	if (actor->is_admin)
+	{
+		Datum		v[1];
+
+		v[0] = UUIDPGetDatum((pg_uuid_t *) &card->id);
+		if (mps_exec(&card_owner, v, NULL, true, 1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_NOT_BOUND),
+					 errmsg("card has no owner"),
+					 errdetail("Card %s is not bound to any member.", mps_uuid_to_cstring(&card->id)),
+					 errhint("Issue a shared code with p_shared := true, or bind the card first.")));
+		mps_col_uuid(0, 1, member);
+		return member;
+	}
+	if (!actor->has_user)
+		mps_actor_require_user(actor, what);
+	not_allowed(what);
+	return NULL;
+}
+
+static Datum
+issued_datum(FunctionCallInfo fcinfo, const QrIssued *q)
+{
+	TupleDesc	tupdesc;
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+	pg_uuid_t  *card = palloc(sizeof(pg_uuid_t));
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "mps: result type must be composite");
+	*card = q->card_id;
+	values[0] = CStringGetTextDatum(q->plain);
+	values[1] = Int64GetDatum(q->id);
+	values[2] = UUIDPGetDatum(card);
+	values[3] = TimestampTzGetDatum(q->expires_at);
+	values[4] = BoolGetDatum(q->single_use);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+PG_FUNCTION_INFO_V1(mps_rotate_card_qr);
+Datum
+mps_rotate_card_qr(PG_FUNCTION_ARGS)
+{
+	MpsActor	actor;
+	pg_uuid_t  *card_id;
+	int			ttl;
+	bool		shared = PG_ARGISNULL(2) ? false : PG_GETARG_BOOL(2);
+	MpsCard		card;
+	pg_uuid_t  *holder;
+	QrIssued	q;
+	MemoryContext fn_cxt = CurrentMemoryContext;
+	MemoryContext old;
+
+	mps_actor_resolve(&actor);
+	mps_actor_require_user(&actor, "rotate_card_qr");
+	card_id = required_card_id(fcinfo, 0);
+	ttl = checked_ttl(fcinfo, 1);
+
+	mps_spi_connect();
+	mps_card_lock_and_load(card_id, &card);
+	holder = resolve_holder(&actor, &card, shared, "rotate_card_qr");
+	mps_card_require_usable(&card);
+	issue_code(&actor, card_id, holder, ttl, "rotate_card_qr", &q);
+	old = MemoryContextSwitchTo(fn_cxt);
+	q.plain = pstrdup(q.plain);
+	MemoryContextSwitchTo(old);
+	mps_spi_finish();
+	return issued_datum(fcinfo, &q);
+}
+
+PG_FUNCTION_INFO_V1(mps_revoke_card_qr);
+Datum
+mps_revoke_card_qr(PG_FUNCTION_ARGS)
+{
+	MpsActor	actor;
+	pg_uuid_t  *card_id;
+	bool		shared = PG_ARGISNULL(1) ? false : PG_GETARG_BOOL(1);
+	MpsCard		card;
+	Datum		v[3];
+	char		n[4] = "   ";
+	uint64		revoked;
+	StringInfoData after;
+
+	mps_actor_resolve(&actor);
+	mps_actor_require_user(&actor, "revoke_card_qr");
+	card_id = required_card_id(fcinfo, 0);
+
+	mps_spi_connect();
+	mps_card_lock_and_load(card_id, &card);
+	v[0] = UUIDPGetDatum(card_id);
+	if (actor.is_admin && !shared)
+	{
+		/* The platform admin revokes every live code of the card. */
+		v[1] = CStringGetTextDatum("revoked by platform admin");
+		revoked = mps_exec(&revoke_all_live, v, NULL, false, 0);
+	}
+	else
+	{
+		pg_uuid_t  *holder = resolve_holder(&actor, &card, shared, "revoke_card_qr");
+
+		if (holder)
+			v[1] = UUIDPGetDatum(holder);
+		else
+			n[1] = 'n';
+		v[2] = CStringGetTextDatum("revoked");
+		revoked = mps_exec(&revoke_live, v, n, false, 0);
+	}
+	mps_json_start(&after);
+	mps_json_bool(&after, "shared", shared);
+	mps_json_int(&after, "revoked", (int64) revoked);
+	mps_audit(&actor, "qr.revoke", "card", mps_uuid_to_cstring(card_id), NULL,
+			  mps_json_finish(&after), NULL);
+	mps_spi_finish();
+	PG_RETURN_INT32((int32) revoked);
+}
+
+static MpsPlan shared_cards = {
+	"SELECT DISTINCT q.card_id FROM mps.card_qr_codes q JOIN mps.cards c ON c.id = q.card_id"
+	" WHERE q.holder_member_id IS NULL AND q.used_at IS NULL AND q.revoked_at IS NULL"
+	" AND c.status = 'active' AND c.card_type IN ('prepaid', 'corporate')",
+	0, {InvalidOid}
+};
+
+/*
+ * Rotate the shared code of every active prepaid/corporate card that has one,
+ * returning the new plain codes (for the service that displays them). Cards
+ * that never had a shared code are left alone.
+ */
+PG_FUNCTION_INFO_V1(mps_cron_rotate_qr_tokens);
+Datum
+mps_cron_rotate_qr_tokens(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MpsActor	actor;
+	int			ttl;
+	uint64		ncards;
+	pg_uuid_t  *cards;
+	uint64		i;
+
+	mps_actor_resolve(&actor);
+	mps_actor_require_admin(&actor, "cron_rotate_qr_tokens");
+	ttl = checked_ttl(fcinfo, 0);
+	InitMaterializedSRF(fcinfo, 0);
+
+	mps_spi_connect();
+	ncards = mps_exec(&shared_cards, NULL, NULL, true, 0);
+	cards = palloc(sizeof(pg_uuid_t) * Max(ncards, 1));
+	for (i = 0; i < ncards; i++)
+		mps_col_uuid(i, 1, &cards[i]);
+	for (i = 0; i < ncards; i++)
+	{
+		MpsCard		card;
+		QrIssued	q;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		CHECK_FOR_INTERRUPTS();
+		mps_card_lock_and_load(&cards[i], &card);
+		if (strcmp(card.status, "active") != 0)
+			continue;
+		issue_code(&actor, &cards[i], NULL, ttl, "cron_rotate_qr_tokens", &q);
+		values[0] = CStringGetTextDatum(q.plain);
+		values[1] = Int64GetDatum(q.id);
+		values[2] = UUIDPGetDatum(&cards[i]);
+		values[3] = TimestampTzGetDatum(q.expires_at);
+		values[4] = BoolGetDatum(q.single_use);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	mps_spi_finish();
+	return (Datum) 0;
+}

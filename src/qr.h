@@ -1,0 +1,42 @@
+/*
+ * qr.h — QR payment codes: issue, verify, consume.
+ */
+#ifndef MPS_QR_H
+#define MPS_QR_H
+
+#include "postgres.h"
+#include "datatype/timestamp.h"
+#include "utils/uuid.h"
+
+#define MPS_QR_LOOKUP_LEN 12	/* 9 random bytes, base64url */
+#define MPS_QR_SECRET_LEN 22	/* 16 random bytes (128 bits), base64url */
+
+typedef struct MpsQr
+{
+	int64		id;
+	char		lookup[MPS_QR_LOOKUP_LEN + 1];
+	pg_uuid_t	card_id;
+	bool		has_holder;
+	pg_uuid_t	holder_member_id;
+	bool		single_use;
+	TimestampTz expires_at;
+} MpsQr;
+
+/* Split "MPS1.<lookup>.<secret>"; raises MP301 when malformed. */
+extern void mps_qr_parse(const char *plain, char *lookup, char *secret);
+
+/*
+ * Find the code by its lookup id and run the one bcrypt check; raises MP301
+ * (unknown or wrong secret), MP303 revoked, MP304 used, MP302 expired. Needs
+ * SPI; takes no lock.
+ */
+extern void mps_qr_verify(const char *plain, MpsQr *qr);
+
+/*
+ * Under the card lock: re-check that the code is still live and, for a
+ * single-use code, mark it used by tx_id. Raises MP303/MP304 when a concurrent
+ * call got there first.
+ */
+extern void mps_qr_consume(const MpsQr *qr, const pg_uuid_t *tx_id);
+
+#endif

@@ -1,0 +1,298 @@
+/*
+ * refund.c — merchant_refund_tx: money back to the card that paid (原路退回).
+ *
+ * Several partial refunds are allowed; their total never exceeds the
+ * payment's final amount. Points come back in proportion: after refunding a
+ * total R of a payment F that earned P points, floor(P * R / F) points have
+ * been reversed in all, so a full refund reverses exactly P. The card's level
+ * is recomputed and may go down. The payment row keeps its refunded total and
+ * status (completed / partially_refunded / refunded) current.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "actor.h"
+#include "audit.h"
+#include "card.h"
+#include "errors.h"
+#include "idem.h"
+#include "ids.h"
+#include "merchant.h"
+#include "money.h"
+#include "spi_util.h"
+#include "txview.h"
+
+/*
+ * A UUIDv7's first 48 bits are the Unix milliseconds of its created_at, so
+ * [ms, ms + 1) bounds the row's partition key and the lookup probes one
+ * partition.
+ */
+static void
+uuid7_time_range(const pg_uuid_t *id, TimestampTz *from, TimestampTz *to)
+{
+	int64		unix_ms = 0;
+	int			i;
+
+	for (i = 0; i < 6; i++)
+		unix_ms = (unix_ms << 8) | id->data[i];
+	*from = (unix_ms - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * 1000) * 1000;
+	*to = *from + 1000;
+}
+
+static MpsPlan original_card = {
+	"SELECT card_id, created_at FROM mps.transactions"
+	" WHERE id = $1 AND created_at >= $2 AND created_at < $3",
+	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+};
+
+static MpsPlan original_row = {
+	"SELECT kind::text, merchant_id, final_amount, refunded_amount, points_delta, member_id"
+	" FROM mps.transactions WHERE id = $1 AND created_at = $2",
+	2, {UUIDOID, TIMESTAMPTZOID}
+};
+
+static MpsPlan update_original = {
+	"UPDATE mps.transactions SET refunded_amount = $3, status = $4::mps.tx_status"
+	" WHERE id = $1 AND created_at = $2",
+	4, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID}
+};
+
+static Datum
+refund_result(FunctionCallInfo fcinfo, const MpsTxView *t)
+{
+	TupleDesc	tupdesc;
+	Datum		values[16];
+	bool		nulls[16];
+	pg_uuid_t  *tx = palloc(sizeof(pg_uuid_t));
+	pg_uuid_t  *orig = palloc(sizeof(pg_uuid_t));
+	pg_uuid_t  *card = palloc(sizeof(pg_uuid_t));
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "mps: result type must be composite");
+	memset(nulls, 0, sizeof(nulls));
+	*tx = t->tx_id;
+	*orig = t->original_tx_id;
+	*card = t->card_id;
+	values[0] = UUIDPGetDatum(tx);
+	values[1] = CStringGetTextDatum(mps_tx_no(tx));
+	values[2] = UUIDPGetDatum(orig);
+	values[3] = UUIDPGetDatum(card);
+	values[4] = CStringGetTextDatum(t->currency);
+	values[5] = mps_major_datum(t->final_amount, t->exponent);
+	values[6] = mps_major_datum(t->refunded_total, t->exponent);
+	values[7] = mps_major_datum(t->original_final - t->refunded_total, t->exponent);
+	values[8] = CStringGetTextDatum(t->refunded_total == t->original_final ? "refunded" : "partially_refunded");
+	values[9] = mps_major_datum(t->balance_after, t->exponent);
+	values[10] = Int64GetDatum(-t->points_delta);
+	values[11] = Int64GetDatum(t->points_after);
+	values[12] = mps_text_or_null(t->level_before, &nulls[12]);
+	values[13] = mps_text_or_null(t->level_after, &nulls[13]);
+	values[14] = BoolGetDatum(strcmp(t->level_before, t->level_after) != 0);
+	values[15] = TimestampTzGetDatum(t->created_at);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+static void
+tx_not_found(const pg_uuid_t *tx_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_MPS_TX_NOT_FOUND),
+			 errmsg("transaction not found"),
+			 errdetail("No transaction %s.", mps_uuid_to_cstring(tx_id)),
+			 errhint("Pass the tx_id returned by the charge.")));
+}
+
+static char *
+minor_text(int64 minor, int exponent)
+{
+	return DatumGetCString(DirectFunctionCall1(numeric_out, mps_major_datum(minor, exponent)));
+}
+
+/* merchant_refund_tx(p_merchant_code, p_tx_id, p_refund_amount, p_idempotency_key, p_reason) */
+PG_FUNCTION_INFO_V1(mps_merchant_refund_tx);
+Datum
+mps_merchant_refund_tx(PG_FUNCTION_ARGS)
+{
+	MemoryContext fn_cxt = CurrentMemoryContext;
+	MemoryContext old;
+	MpsActor	actor;
+	MpsMerchant merchant;
+	char	   *merchant_code = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pg_uuid_t  *orig_id;
+	char	   *key = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
+	char	   *reason = PG_ARGISNULL(4) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(4));
+	int64		amount;
+	MpsRequestHash h;
+	MpsMovement m;
+	pg_uuid_t	prior_tx;
+	TimestampTz prior_at;
+	TimestampTz from;
+	TimestampTz to;
+	TimestampTz orig_at;
+	pg_uuid_t	card_id;
+	pg_uuid_t	orig_merchant;
+	pg_uuid_t	orig_member;
+	bool		has_orig_member;
+	char	   *orig_kind;
+	int64		orig_final;
+	int64		orig_refunded;
+	int64		orig_points;
+	int64		new_refunded;
+	int64		reversed_before;
+	int64		reversed_after;
+	MpsCard		card;
+	MpsTxView	view;
+	Datum		v[4];
+	StringInfoData details;
+	StringInfoData audit_after;
+
+	mps_actor_resolve(&actor);
+	mps_actor_require_user(&actor, "merchant_refund_tx");
+	mps_idem_check_key(key);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_REQUIRED),
+				 errmsg("transaction id is required"),
+				 errdetail("p_tx_id is missing."),
+				 errhint("Pass the tx_id returned by the charge.")));
+	orig_id = PG_GETARG_UUID_P(1);
+	if (reason && strlen(reason) > 500)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_INVALID),
+				 errmsg("refund reason is too long"),
+				 errdetail("p_reason has %zu bytes.", strlen(reason)),
+				 errhint("Keep the reason under 500 bytes.")));
+
+	mps_spi_connect();
+	mps_merchant_for_call(&actor, merchant_code, "merchant_refund_tx", &merchant);
+	amount = mps_amount_from_numeric(PG_ARGISNULL(2) ? NULL : PG_GETARG_NUMERIC(2),
+									 merchant.exponent, merchant.max_amount,
+									 "p_refund_amount", merchant.currency);
+
+	mps_movement_init(&m, "refund");
+	mps_reqhash_init(&h, "refund");
+	mps_reqhash_uuid(&h, &merchant.id);
+	mps_reqhash_uuid(&h, orig_id);
+	mps_reqhash_str(&h, minor_text(amount, merchant.exponent));
+	mps_reqhash_str(&h, reason);
+	mps_reqhash_final(&h);
+	if (!mps_idem_claim(&merchant.id, key, "refund", &h, &m.tx_id, m.created_at,
+						&prior_tx, &prior_at))
+	{
+		if (!mps_txview_load(&prior_tx, prior_at, &view))
+			elog(ERROR, "mps: idempotent replay found no transaction");
+		mps_spi_finish();
+		return refund_result(fcinfo, &view);
+	}
+
+	/* Which card: one partition probe, no lock yet. */
+	uuid7_time_range(orig_id, &from, &to);
+	v[0] = UUIDPGetDatum(orig_id);
+	v[1] = TimestampTzGetDatum(from);
+	v[2] = TimestampTzGetDatum(to);
+	if (mps_exec(&original_card, v, NULL, true, 1) == 0)
+		tx_not_found(orig_id);
+	mps_col_uuid(0, 1, &card_id);
+	orig_at = mps_col_timestamptz(0, 2, 0);
+
+	/* Under the card lock, the original as it is now. */
+	mps_card_lock_and_load(&card_id, &card);
+	v[1] = TimestampTzGetDatum(orig_at);
+	if (mps_exec(&original_row, v, NULL, false, 1) == 0)
+		tx_not_found(orig_id);
+	orig_kind = mps_col_text(0, 1);
+	if (!mps_col_uuid(0, 2, &orig_merchant) ||
+		memcmp(&orig_merchant, &merchant.id, sizeof(pg_uuid_t)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
+				 errmsg("transaction belongs to another merchant"),
+				 errdetail("Transaction %s was not taken by merchant %s.",
+						   mps_uuid_to_cstring(orig_id), merchant.code),
+				 errhint("Only the merchant that took a payment can refund it.")));
+	orig_final = mps_col_int64(0, 3, 0);
+	orig_refunded = mps_col_int64(0, 4, 0);
+	orig_points = mps_col_int64(0, 5, 0);
+	has_orig_member = mps_col_uuid(0, 6, &orig_member);
+
+	if (strcmp(orig_kind, "payment") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
+				 errmsg("transaction is not refundable"),
+				 errdetail("Transaction %s is a %s; only payments are refunded.",
+						   mps_uuid_to_cstring(orig_id), orig_kind),
+				 errhint("Refund the original payment instead.")));
+	if (orig_refunded >= orig_final)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
+				 errmsg("transaction is not refundable"),
+				 errdetail("Transaction %s is already fully refunded (%s %s).",
+						   mps_uuid_to_cstring(orig_id), minor_text(orig_final, card.exponent), card.currency),
+				 errhint("Nothing is left to refund.")));
+	if (amount > orig_final - orig_refunded)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_REFUND_EXCEEDS),
+				 errmsg("refund exceeds the refundable amount"),
+				 errdetail("Asked %s %s; refundable %s %s (paid %s, refunded %s).",
+						   minor_text(amount, card.exponent), card.currency,
+						   minor_text(orig_final - orig_refunded, card.exponent), card.currency,
+						   minor_text(orig_final, card.exponent), minor_text(orig_refunded, card.exponent)),
+				 errhint("Refund at most the remaining amount.")));
+	if (strcmp(card.status, "closed") == 0)
+		mps_card_require_usable(&card);
+
+	/* Proportional points: cumulative floor, so a full refund reverses all. */
+	new_refunded = orig_refunded + amount;
+	reversed_before = mps_mul_div_floor(orig_points, orig_refunded, orig_final);
+	reversed_after = mps_mul_div_floor(orig_points, new_refunded, orig_final);
+
+	m.raw_amount = amount;
+	m.final_amount = amount;
+	m.amount = amount;
+	m.points_delta = -(reversed_after - reversed_before);
+	m.ledger_reason = "refund_reversal";
+	m.has_merchant = true;
+	m.merchant_id = merchant.id;
+	m.has_member = has_orig_member;
+	m.member_id = orig_member;
+	m.has_original = true;
+	m.original_tx_id = *orig_id;
+	m.idempotency_key = key;
+	m.reason = reason;
+	mps_json_start(&details);
+	mps_json_int(&details, "refunded_total", new_refunded);
+	mps_json_int(&details, "original_final", orig_final);
+	m.details_json = mps_json_finish(&details);
+
+	v[2] = Int64GetDatum(new_refunded);
+	v[3] = CStringGetTextDatum(new_refunded == orig_final ? "refunded" : "partially_refunded");
+	mps_exec(&update_original, v, NULL, false, 0);
+	mps_movement_apply(&actor, &card, &m);
+
+	mps_json_start(&audit_after);
+	mps_json_str(&audit_after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
+	mps_json_str(&audit_after, "original_tx_id", mps_uuid_to_cstring(orig_id));
+	mps_json_str(&audit_after, "merchant", merchant.code);
+	mps_json_int(&audit_after, "amount", amount);
+	mps_json_int(&audit_after, "refunded_total", new_refunded);
+	mps_json_int(&audit_after, "balance_after", m.balance_after);
+	mps_json_int(&audit_after, "points_delta", m.points_delta);
+	mps_json_str(&audit_after, "reason", reason);
+	mps_audit(&actor, "tx.refund", "card", mps_uuid_to_cstring(&card.id), NULL,
+			  mps_json_finish(&audit_after), key);
+
+	old = MemoryContextSwitchTo(fn_cxt);
+	mps_txview_from(&card, &m, &view);
+	view.refunded_total = new_refunded;
+	view.original_final = orig_final;
+	MemoryContextSwitchTo(old);
+	mps_spi_finish();
+	return refund_result(fcinfo, &view);
+}
