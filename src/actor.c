@@ -164,7 +164,7 @@ mps_actor_member_id(const MpsActor *actor, pg_uuid_t *member_id)
 	if (!actor->has_user)
 		return false;
 	v[0] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
-	if (mps_exec(&member_by_user, v, NULL, true, 1) == 0)
+	if (mps_exec(&member_by_user, v, NULL, false, 1) == 0)
 		return false;
 	return mps_col_uuid(0, 1, member_id);
 }
@@ -183,7 +183,7 @@ mps_actor_is_merchant_user(const MpsActor *actor, const pg_uuid_t *merchant_id, 
 		return false;
 	v[0] = UUIDPGetDatum((pg_uuid_t *) merchant_id);
 	v[1] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
-	if (mps_exec(&merchant_user_role, v, NULL, true, 1) == 0)
+	if (mps_exec(&merchant_user_role, v, NULL, false, 1) == 0)
 		return false;
 	return !manager_only || mps_col_bool(0, 1, false);
 }

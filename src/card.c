@@ -107,7 +107,7 @@ mps_card_peek(const pg_uuid_t *card_id, MpsCard *card)
 	Datum		v[1];
 
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
-	if (mps_exec(&card_peek, v, NULL, true, 1) == 0)
+	if (mps_exec(&card_peek, v, NULL, false, 1) == 0)
 		return false;
 	read_card(card_id, card);
 	return true;
@@ -165,6 +165,23 @@ mps_card_points_for(const MpsCard *card, int64 paid)
 	return mps_mul_div_floor(paid, card->level.earn_rate_bp, den);
 }
 
+static MpsPlan binding_role = {
+	"SELECT role::text FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2",
+	2, {UUIDOID, UUIDOID}
+};
+
+const char *
+mps_card_binding_role(const pg_uuid_t *card_id, const pg_uuid_t *member_id)
+{
+	Datum		v[2];
+
+	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) member_id);
+	if (mps_exec(&binding_role, v, NULL, false, 1) == 0)
+		return NULL;
+	return mps_col_text(0, 1);
+}
+
 static MpsPlan level_for_points = {
 	"SELECT id, code, discount_bp, earn_rate_bp, min_points, max_points"
 	" FROM mps.membership_levels WHERE min_points <= $1 ORDER BY min_points DESC LIMIT 1",
@@ -183,7 +200,7 @@ mps_level_for_points(int64 points, const MpsLevel *current, MpsLevel *out)
 		return;
 	}
 	v[0] = Int64GetDatum(points);
-	if (mps_exec(&level_for_points, v, NULL, true, 1) == 0)
+	if (mps_exec(&level_for_points, v, NULL, false, 1) == 0)
 	{
 		memset(out, 0, sizeof(*out));
 		return;

@@ -34,23 +34,15 @@
 #include "spi_util.h"
 #include "txview.h"
 
-static MpsPlan holder_binding = {
-	"SELECT role::text FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2",
-	2, {UUIDOID, UUIDOID}
-};
-
 /* A member's code pays only while that member is still bound to the card (not as viewer). */
 static void
 require_holder_bound(const MpsQr *qr)
 {
-	Datum		v[2];
-	char	   *role;
+	const char *role;
 
 	if (!qr->has_holder)
 		return;
-	v[0] = UUIDPGetDatum((pg_uuid_t *) &qr->card_id);
-	v[1] = UUIDPGetDatum((pg_uuid_t *) &qr->holder_member_id);
-	role = mps_exec(&holder_binding, v, NULL, false, 1) ? mps_col_text(0, 1) : NULL;
+	role = mps_card_binding_role(&qr->card_id, &qr->holder_member_id);
 	if (role == NULL || strcmp(role, "viewer") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_NOT_BOUND),

@@ -30,7 +30,7 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 				 errdetail("p_merchant_code is missing."),
 				 errhint("Pass the merchant's code, e.g. SHOP001.")));
 	v[0] = CStringGetTextDatum(code);
-	if (mps_exec(&merchant_by_code, v, NULL, true, 1) == 0)
+	if (mps_exec(&merchant_by_code, v, NULL, false, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_MERCHANT_UNKNOWN),
 				 errmsg("unknown merchant"),

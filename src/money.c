@@ -172,7 +172,7 @@ mps_to_minor(PG_FUNCTION_ARGS)
 
 	mps_spi_connect();
 	v[0] = CStringGetTextDatum(currency);
-	if (mps_exec(&currency_plan, v, NULL, true, 1) == 0)
+	if (mps_exec(&currency_plan, v, NULL, false, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_CURRENCY_UNKNOWN),
 				 errmsg("unknown currency"),

@@ -141,7 +141,7 @@ mps_qr_verify(const char *plain, MpsQr *qr)
 	memset(qr, 0, sizeof(*qr));
 	mps_qr_parse(plain, qr->lookup, secret);
 	v[0] = CStringGetTextDatum(qr->lookup);
-	if (mps_exec(&qr_by_lookup, v, NULL, true, 1) == 0)
+	if (mps_exec(&qr_by_lookup, v, NULL, false, 1) == 0)
 		qr_invalid("No such payment code.");
 	qr->id = mps_col_int64(0, 1, 0);
 	mps_col_uuid(0, 2, &qr->card_id);
@@ -291,11 +291,6 @@ issue_code(const MpsActor *actor, const pg_uuid_t *card_id, const pg_uuid_t *hol
 			  mps_json_finish(&after), NULL);
 }
 
-static MpsPlan binding_role = {
-	"SELECT role::text FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2",
-	2, {UUIDOID, UUIDOID}
-};
-
 static MpsPlan card_owner = {
 	"SELECT member_id FROM mps.card_bindings WHERE card_id = $1 AND role = 'owner'",
 	1, {UUIDOID}
@@ -305,16 +300,13 @@ static MpsPlan card_owner = {
 static const char *
 caller_role(const MpsActor *actor, const pg_uuid_t *card_id, pg_uuid_t *member_id, bool *has_member)
 {
-	Datum		v[2];
+	const char *role;
 
 	*has_member = mps_actor_member_id(actor, member_id);
 	if (!*has_member)
 		return "";
-	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
-	v[1] = UUIDPGetDatum(member_id);
-	if (mps_exec(&binding_role, v, NULL, true, 1) == 0)
-		return "";
-	return mps_col_text(0, 1);
+	role = mps_card_binding_role(card_id, member_id);
+	return role ? role : "";
 }
 
 static bool
@@ -395,7 +387,7 @@ resolve_holder(const MpsActor *actor, const MpsCard *card, bool shared, const ch
 		Datum		v[1];
 
 		v[0] = UUIDPGetDatum((pg_uuid_t *) &card->id);
-		if (mps_exec(&card_owner, v, NULL, true, 1) == 0)
+		if (mps_exec(&card_owner, v, NULL, false, 1) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_MPS_NOT_BOUND),
 					 errmsg("card has no owner"),
@@ -535,7 +527,7 @@ mps_cron_rotate_qr_tokens(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	mps_spi_connect();
-	ncards = mps_exec(&shared_cards, NULL, NULL, true, 0);
+	ncards = mps_exec(&shared_cards, NULL, NULL, false, 0);
 	cards = palloc(sizeof(pg_uuid_t) * Max(ncards, 1));
 	for (i = 0; i < ncards; i++)
 		mps_col_uuid(i, 1, &cards[i]);

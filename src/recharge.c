@@ -28,11 +28,6 @@
 #include "spi_util.h"
 #include "txview.h"
 
-static MpsPlan binding_role = {
-	"SELECT role::text FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2",
-	2, {UUIDOID, UUIDOID}
-};
-
 static Datum
 recharge_result(FunctionCallInfo fcinfo, const MpsTxView *t)
 {
@@ -59,18 +54,12 @@ recharge_result(FunctionCallInfo fcinfo, const MpsTxView *t)
 static void
 require_may_recharge(const MpsActor *actor, const MpsCard *card, pg_uuid_t *member, bool *has_member)
 {
-	Datum		v[2];
-	char	   *role = NULL;
+	const char *role = NULL;
 	bool		ok;
 
 	*has_member = mps_actor_member_id(actor, member);
 	if (*has_member)
-	{
-		v[0] = UUIDPGetDatum((pg_uuid_t *) &card->id);
-		v[1] = UUIDPGetDatum(member);
-		if (mps_exec(&binding_role, v, NULL, true, 1) == 1)
-			role = mps_col_text(0, 1);
-	}
+		role = mps_card_binding_role(&card->id, member);
 	if (actor->is_admin)
 		return;
 	if (role == NULL)

@@ -198,7 +198,7 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	v[0] = UUIDPGetDatum(orig_id);
 	v[1] = TimestampTzGetDatum(from);
 	v[2] = TimestampTzGetDatum(to);
-	if (mps_exec(&original_card, v, NULL, true, 1) == 0)
+	if (mps_exec(&original_card, v, NULL, false, 1) == 0)
 		tx_not_found(orig_id);
 	mps_col_uuid(0, 1, &card_id);
 	orig_at = mps_col_timestamptz(0, 2, 0);

@@ -22,7 +22,11 @@ typedef struct MpsPlan
 	SPIPlanPtr	plan;
 } MpsPlan;
 
-/* Run a kept plan; returns SPI_processed. nulls: ' ' or 'n' per arg, or NULL. */
+/*
+ * Run a kept plan; returns SPI_processed. nulls: ' ' or 'n' per arg, or NULL.
+ * MPS's C functions are volatile and often read after waiting for a lock, so
+ * they pass read_only = false: each statement then sees what committed before it.
+ */
 extern uint64 mps_exec(MpsPlan *p, Datum *values, const char *nulls,
 					   bool read_only, long count);
 

@@ -33,7 +33,7 @@ mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 	memset(view, 0, sizeof(*view));
 	v[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
 	v[1] = TimestampTzGetDatum(created_at);
-	if (mps_exec(&load_tx, v, NULL, true, 1) == 0)
+	if (mps_exec(&load_tx, v, NULL, false, 1) == 0)
 		return false;
 	view->tx_id = *tx_id;
 	view->created_at = created_at;

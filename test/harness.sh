@@ -133,9 +133,11 @@ regress_layout() {
 }
 
 count_regress_output() {
-  local log=$1 ok bad
+  local log=$1 rc=$2 ok bad
   ok=$(grep -Ec '^(test|     ) .* \.\.\. ok|^ok ' "$log" || true)
   bad=$(grep -Ec '\.\.\. FAILED|^not ok ' "$log" || true)
+  # A runner that stopped early (e.g. a missing expected file) is a failure too.
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
   PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad))
   echo "$ok passed, $bad failed"
 }
@@ -149,8 +151,9 @@ run_regress() {
   (cd "$ROOT" && "$PGXS_DIR/regress/pg_regress" --use-existing --host=127.0.0.1 --port="$PORT" \
       --user=postgres --dbname=mps_regress --inputdir="$dir" --outputdir="$dir" \
       --load-extension=pgcrypto --load-extension=mps $tests) >"$dir/run.log" 2>&1
+  local rc=$?
   cat "$dir/run.log"
-  count_regress_output "$dir/run.log"
+  count_regress_output "$dir/run.log" "$rc"
   [ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
 }
 
@@ -160,11 +163,17 @@ run_isolation() {
   dir=$(regress_layout isolation specs)
   tests=$(cd "$ROOT/test/specs" && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
   [ -n "$tests" ] || { echo "no isolation specs"; return; }
+  # pg_isolation_regress does not create its database with --use-existing.
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mps_isolation" >/dev/null 2>&1
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE mps_isolation" \
+    -c "" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -d mps_isolation -c "CREATE EXTENSION pgcrypto" -c "CREATE EXTENSION mps" >/dev/null
   (cd "$ROOT" && "$PGXS_DIR/isolation/pg_isolation_regress" --use-existing --host=127.0.0.1 --port="$PORT" \
       --user=postgres --dbname=mps_isolation --inputdir="$dir" --outputdir="$dir" \
       --load-extension=pgcrypto --load-extension=mps $tests) >"$dir/run.log" 2>&1
+  local rc=$?
   cat "$dir/run.log"
-  count_regress_output "$dir/run.log"
+  count_regress_output "$dir/run.log" "$rc"
   [ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
 }
 
@@ -196,9 +205,10 @@ case "$MODE" in
   test)
     assert_build || { echo "assert-enabled compile failed" >&2; FAILED=$((FAILED + 1)); }
     start_cluster
-    run_regress
-    run_isolation
-    run_pgtap
+    # MPS_SUITES narrows a run while working, e.g. MPS_SUITES=isolation.
+    for suite in ${MPS_SUITES:-regress isolation pgtap}; do
+      "run_$suite"
+    done
     echo
     echo "$PASSED passed, $FAILED failed"
     [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
