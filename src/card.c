@@ -214,7 +214,13 @@ mps_movement_init(MpsMovement *m, const char *kind)
 	memset(m, 0, sizeof(*m));
 	m->kind = kind;
 	m->status = "completed";
-	m->created_at = GetCurrentTransactionStartTimestamp();
+	/*
+	 * The transaction id first, the clock second: a settlement that waits for
+	 * every transaction running at its snapshot then sees every movement
+	 * stamped before that snapshot (see generate_settlement).
+	 */
+	(void) GetTopTransactionId();
+	m->created_at = GetCurrentTimestamp();
 	mps_uuid7(m->created_at, &m->tx_id);
 }
 

@@ -92,7 +92,7 @@ typedef struct MpsMovement
 	MpsLevel	level_after;
 } MpsMovement;
 
-/* Start a movement: a fresh time-ordered id at the transaction's timestamp. */
+/* Start a movement: a fresh time-ordered id stamped with the current time. */
 extern void mps_movement_init(MpsMovement *m, const char *kind);
 
 /*
