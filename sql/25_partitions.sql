@@ -14,19 +14,35 @@ DECLARE
   v_parent text;
   v_month date;
   v_name text;
+  v_lo timestamptz;
+  v_hi timestamptz;
   v_made integer := 0;
+  v_stray boolean;
 BEGIN
   FOREACH v_parent IN ARRAY ARRAY['transactions', 'point_ledger'] LOOP
     FOR i IN 0 .. p_months LOOP
       v_month := (date_trunc('month', p_from) + make_interval(months => i))::date;
       v_name := format('%s_%s', v_parent, to_char(v_month, 'YYYY_MM'));
-      IF to_regclass(format('mps.%I', v_name)) IS NULL THEN
+      v_lo := v_month::timestamp AT TIME ZONE 'UTC';
+      v_hi := (v_month + interval '1 month')::timestamp AT TIME ZONE 'UTC';
+      CONTINUE WHEN to_regclass(format('mps.%I', v_name)) IS NOT NULL;
+      EXECUTE format('SELECT EXISTS (SELECT 1 FROM mps.%I WHERE created_at >= $1 AND created_at < $2)',
+                     v_parent || '_default') INTO v_stray USING v_lo, v_hi;
+      IF v_stray THEN
+        -- Rows of this month landed in the default partition (the month was
+        -- not prepared in time): take the default out, make the month, move
+        -- the rows into it, put the default back.
+        EXECUTE format('ALTER TABLE mps.%I DETACH PARTITION mps.%I', v_parent, v_parent || '_default');
         EXECUTE format('CREATE TABLE mps.%I PARTITION OF mps.%I FOR VALUES FROM (%L) TO (%L)',
-                       v_name, v_parent,
-                       (v_month::timestamp AT TIME ZONE 'UTC'),
-                       ((v_month + interval '1 month')::timestamp AT TIME ZONE 'UTC'));
-        v_made := v_made + 1;
+                       v_name, v_parent, v_lo, v_hi);
+        EXECUTE format('WITH moved AS (DELETE FROM mps.%I WHERE created_at >= $1 AND created_at < $2 RETURNING *)
+                        INSERT INTO mps.%I SELECT * FROM moved', v_parent || '_default', v_parent) USING v_lo, v_hi;
+        EXECUTE format('ALTER TABLE mps.%I ATTACH PARTITION mps.%I DEFAULT', v_parent, v_parent || '_default');
+      ELSE
+        EXECUTE format('CREATE TABLE mps.%I PARTITION OF mps.%I FOR VALUES FROM (%L) TO (%L)',
+                       v_name, v_parent, v_lo, v_hi);
       END IF;
+      v_made := v_made + 1;
     END LOOP;
   END LOOP;
   RETURN v_made;
@@ -57,3 +73,7 @@ BEGIN
   RETURN v_made;
 END
 $$;
+
+-- The platform admin may run the job by hand (service_role gets it through
+-- grant_role_privileges); require_admin above still checks the caller.
+GRANT EXECUTE ON FUNCTION mps.ensure_partitions(integer) TO mps_admin;

@@ -62,6 +62,14 @@
 /* MP6xx: configuration */
 #define ERRCODE_MPS_LEVELS_INVALID          MPS_SQLSTATE('6', '0', '1')
 
+/* MP7xx: settlements and jobs (raised from SQL) */
+#define ERRCODE_MPS_PERIOD_INVALID          MPS_SQLSTATE('7', '0', '1')
+#define ERRCODE_MPS_PERIOD_NOT_OVER         MPS_SQLSTATE('7', '0', '2')
+#define ERRCODE_MPS_PERIOD_OVERLAP          MPS_SQLSTATE('7', '0', '3')
+#define ERRCODE_MPS_SETTLEMENT_NOT_FOUND    MPS_SQLSTATE('7', '0', '4')
+#define ERRCODE_MPS_SETTLEMENT_PAID         MPS_SQLSTATE('7', '0', '5')
+#define ERRCODE_MPS_CRON_MISSING            MPS_SQLSTATE('7', '0', '6')
+
 /* MP9xx: audit */
 #define ERRCODE_MPS_AUDIT_APPEND_ONLY       MPS_SQLSTATE('9', '0', '1')
 

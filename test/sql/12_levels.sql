@@ -38,10 +38,12 @@ SELECT level_code, level_name, discount_bp, next_level_code, next_level_points F
 SELECT code, min_points, max_points FROM mps.list_membership_levels();
 COMMIT;
 -- codes that stay keep their row; a level can take a code back
+SELECT id AS vip_id FROM mps.membership_levels WHERE code = 'VIP' \gset
 SELECT * FROM mps.set_membership_levels($$[
   {"code": "VIP", "name": "VIP", "min_points": 0, "max_points": 1499},
   {"code": "BASIC", "name": "Basic", "min_points": 1500, "max_points": null, "discount_bp": 100}
 ]$$);
+SELECT id = :vip_id AS vip_same_row FROM mps.membership_levels WHERE code = 'VIP';
 SELECT * FROM card_levels;
 -- a single open-ended level is a valid ladder
 SELECT * FROM mps.set_membership_levels('[{"code": "ALL", "name": "Everyone", "min_points": 0, "max_points": null}]');

@@ -17,7 +17,10 @@ DECLARE
 BEGIN
   FOR r IN
     SELECT c.oid::regclass AS rel, c.relispartition AS part,
-           (SELECT a.attname FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum = 1) AS col
+           (SELECT a.attname FROM pg_attribute a
+            WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+              AND a.attidentity = '' AND a.attgenerated = ''
+            ORDER BY a.attnum LIMIT 1) AS col
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE n.nspname IN ('mps', 'mps_internal', 'audit') AND c.relkind IN ('r', 'p')
     ORDER BY 1::text
@@ -134,6 +137,7 @@ RESET ROLE;
 
 -- authenticated without claims, or with claims but no subject: nothing
 SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '', true) = '' AS no_claims;
 SELECT (SELECT count(*) FROM mps.cards) AS cards, (SELECT count(*) FROM mps.transactions) AS transactions,
        (SELECT count(*) FROM mps.member_profiles) AS profiles, (SELECT count(*) FROM mps.merchants) AS merchants;
 SELECT set_config('request.jwt.claims', '{"role":"authenticated"}', true) IS NOT NULL AS no_sub;
@@ -214,10 +218,17 @@ BEGIN;
 SET LOCAL ROLE anon;
 SELECT test_err($$SELECT mps.ensure_partitions(12)$$);
 COMMIT;
+-- service_role without claims is not trusted
+BEGIN;
+SET LOCAL ROLE service_role;
+SELECT test_err($$SELECT mps.ensure_partitions(12)$$);
+COMMIT;
 -- the platform admin: service_role with claims, or a superuser
 BEGIN;
 SET LOCAL ROLE service_role;
 SELECT set_config('request.jwt.claims', '{"role":"service_role"}', true) IS NOT NULL AS service_role;
-SELECT mps.ensure_partitions(4) >= 0 AS ran;
+SELECT mps.ensure_partitions(5) > 0 AS created;
 COMMIT;
-SELECT mps.ensure_partitions(4) AS nothing_more_to_create;
+SELECT mps.ensure_partitions(5) AS nothing_more_to_create;
+SELECT e.actor_via, e.actor_admin, (e.after->>'months_ahead')::int AS months_ahead
+FROM audit.event_log e WHERE e.action = 'partitions.ensure' ORDER BY e.id;

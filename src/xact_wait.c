@@ -1,0 +1,40 @@
+/*
+ * xact_wait.c — waiting out the transactions in flight, for period cut-offs.
+ *
+ * A movement is stamped with the clock after its transaction has an xid
+ * (card.c). So once every transaction that was running when a caller took
+ * its snapshot has ended, every movement stamped before that moment is
+ * visible: a settlement of a period that ended before the snapshot can then
+ * read the period completely. Waiting uses the transactions' own xid locks, so
+ * it is an ordinary lock wait (visible in pg_locks, cancellable).
+ */
+#include "postgres.h"
+
+#include "access/transam.h"
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(mps_wait_for_running_transactions);
+Datum
+mps_wait_for_running_transactions(PG_FUNCTION_ARGS)
+{
+	Snapshot	snap = GetLatestSnapshot();
+	TransactionId *xids;
+	uint32		n = snap->xcnt;
+	uint32		i;
+	TransactionId mine = GetTopTransactionIdIfAny();
+
+	/* Copy first: the snapshot's arrays are reused by the next GetLatestSnapshot. */
+	xids = palloc(sizeof(TransactionId) * Max(n, 1));
+	memcpy(xids, snap->xip, sizeof(TransactionId) * n);
+	for (i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (TransactionIdIsValid(xids[i]) && !TransactionIdEquals(xids[i], mine))
+			XactLockTableWait(xids[i], NULL, NULL, XLTW_None);
+	}
+	PG_RETURN_INT32((int32) n);
+}

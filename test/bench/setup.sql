@@ -1,0 +1,80 @@
+-- Benchmark database: the extension, one merchant with one operator, one hot
+-- corporate card with its shared code, and the bench schema that holds the
+-- issued codes, the payments to refund and a few helpers. Member cards and
+-- their codes are made by provision.sql (through the RPCs), in parallel.
+-- Runs as the superuser (= platform admin for MPS).
+\set ON_ERROR_STOP 1
+SET client_min_messages = warning;
+
+CREATE EXTENSION mps CASCADE;          -- brings pgcrypto along
+
+CREATE SCHEMA bench;
+
+-- Every member code issued for the benchmark, dense ids 1..n (one card each:
+-- rotation revokes a holder's previous code, so one live code per card).
+CREATE TABLE bench.codes (
+  id       serial PRIMARY KEY,
+  card_id  uuid NOT NULL,
+  qr       text NOT NULL
+);
+-- The distinct-card charge takes codes in order, one per charge.
+CREATE SEQUENCE bench.code_seq;
+
+-- Payments made by the distinct-card charge run, refunded by the refund run.
+CREATE TABLE bench.payments (
+  n      integer PRIMARY KEY,
+  tx_id  uuid NOT NULL
+);
+
+CREATE TABLE bench.params (
+  name   text PRIMARY KEY,
+  value  text NOT NULL
+);
+
+-- bcrypt check in SQL for the reference statements. pgcrypto's crypt() knows
+-- "$2a$" but not libxcrypt's "$2b$" (given "$2b$..." it silently falls back to
+-- DES and never matches), so the hash is compared under the "$2a$" prefix:
+-- same algorithm, same cost, same result for secrets under 72 bytes.
+CREATE FUNCTION bench.bcrypt_ok(p_secret text, p_hash text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT
+AS $$
+  SELECT public.crypt(p_secret, '$2a' || substr(p_hash, 4)) = '$2a' || substr(p_hash, 4)
+$$;
+
+-- A time-ordered (version 7) uuid from now(), like the ids the C core writes,
+-- so the reference inserts land in the transactions index the same way.
+CREATE FUNCTION bench.uuid7() RETURNS uuid
+LANGUAGE sql VOLATILE
+AS $$
+  SELECT encode(set_byte(overlay(r PLACING substring(int8send(ms) FROM 3) FROM 1 FOR 6),
+                         6, (get_byte(r, 6) & 15) | 112), 'hex')::uuid
+  FROM (SELECT uuid_send(gen_random_uuid()) AS r,
+               (extract(epoch FROM now()) * 1000)::bigint AS ms) s
+$$;
+
+-- The merchant and the operator whose JWT the charge and refund runs carry.
+SELECT id AS merchant_id FROM mps.create_merchant('BENCH', 'Benchmark shop', 'CNY') \gset
+INSERT INTO bench.params VALUES ('merchant_id', :'merchant_id');
+INSERT INTO bench.params VALUES ('operator', 'b0000000-0000-4000-8000-000000000001');
+SELECT mps.assign_merchant_user('BENCH', 'b0000000-0000-4000-8000-000000000001', 'operator') IS NOT NULL AS assigned;
+
+-- The hot corporate card. No RPC issues corporate cards yet, so it is made
+-- here directly: card, owner binding; then funded and given its shared code
+-- through the RPCs.
+DO $$
+DECLARE
+  v_member uuid;
+  v_card uuid;
+BEGIN
+  INSERT INTO mps.member_profiles (name) VALUES ('Bench Corp owner') RETURNING id INTO v_member;
+  INSERT INTO mps.cards (card_no, card_type, currency, fixed_discount_bp, enterprise_name)
+  VALUES (mps_internal.new_card_no(), 'corporate', 'CNY', 500, 'Bench Corp')
+  RETURNING id INTO v_card;
+  INSERT INTO mps.card_bindings (card_id, member_id, role) VALUES (v_card, v_member, 'owner');
+  INSERT INTO bench.params VALUES ('hot_card', v_card::text);
+END
+$$;
+SELECT value AS hot_card FROM bench.params WHERE name = 'hot_card' \gset
+SELECT balance_after AS hot_balance FROM mps.recharge_card(:'hot_card', 500000.00, 'fund-hot');
+INSERT INTO bench.params
+SELECT 'hot_qr', qr_plain FROM mps.rotate_card_qr(:'hot_card', 3600, p_shared := true);
