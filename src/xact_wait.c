@@ -27,9 +27,27 @@ mps_wait_for_running_transactions(PG_FUNCTION_ARGS)
 	uint32		i;
 	TransactionId mine = GetTopTransactionIdIfAny();
 
-	/* Copy first: the snapshot's arrays are reused by the next GetLatestSnapshot. */
-	xids = palloc(sizeof(TransactionId) * Max(n, 1));
+	TransactionId next = XidFromFullTransactionId(ReadNextFullTransactionId());
+	TransactionId x;
+	uint32		total = n;
+
+	/*
+	 * Running xids are those listed in xip plus every xid at or above xmax
+	 * that was handed out already (xip stops at xmax). Copy them first: the
+	 * snapshot's arrays are reused by the next GetLatestSnapshot.
+	 */
+	for (x = snap->xmax; TransactionIdPrecedes(x, next);)
+	{
+		total++;
+		TransactionIdAdvance(x);
+	}
+	xids = palloc(sizeof(TransactionId) * Max(total, 1));
 	memcpy(xids, snap->xip, sizeof(TransactionId) * n);
+	for (x = snap->xmax; TransactionIdPrecedes(x, next);)
+	{
+		xids[n++] = x;
+		TransactionIdAdvance(x);
+	}
 	for (i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();

@@ -95,6 +95,8 @@ listen_addresses = '127.0.0.1'
 unix_socket_directories = '$DATA'
 shared_preload_libraries = 'pg_cron'
 cron.database_name = 'mps_cron'
+cron.use_background_workers = on
+max_worker_processes = 16
 max_connections = 60
 max_prepared_transactions = 10
 shared_buffers = 512MB
@@ -108,7 +110,10 @@ EOF
   export PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres
   # Supabase's API roles (test stand-in; see test/fixtures/supabase.sql).
   psql -X -q -v ON_ERROR_STOP=1 -d postgres -f "$ROOT/test/fixtures/supabase_roles.sql" >/dev/null
-  psql -X -q -d postgres -c "CREATE DATABASE mps_cron" >/dev/null
+  # pg_cron's own database, with the extension, for the scheduling tests.
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE mps_cron" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -d mps_cron -c "CREATE EXTENSION pg_cron" \
+    -c "CREATE EXTENSION pgcrypto" -c "CREATE EXTENSION mps" >/dev/null
 }
 
 # A database with the extension and the Supabase stand-in.
@@ -120,6 +125,14 @@ make_db() {
 }
 
 # ---- 4. suites ----------------------------------------------------------------
+# With --use-existing the drivers neither create their database nor load
+# extensions into it, so the harness does both.
+suite_db() {
+  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $1" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "CREATE EXTENSION pgcrypto" -c "CREATE EXTENSION mps" >/dev/null
+}
+
 PASSED=0
 FAILED=0
 
@@ -146,11 +159,11 @@ run_regress() {
   say "pg_regress (test/sql)"
   local dir tests
   dir=$(regress_layout regress sql)
-  tests=$(cd "$ROOT/test/sql" && ls *.sql 2>/dev/null | sed 's/\.sql$//' | sort)
+  tests=${MPS_TESTS:-$(cd "$ROOT/test/sql" && ls *.sql 2>/dev/null | sed 's/\.sql$//' | sort)}
   [ -n "$tests" ] || { echo "no regress tests"; return; }
+  suite_db mps_regress
   (cd "$ROOT" && "$PGXS_DIR/regress/pg_regress" --use-existing --host=127.0.0.1 --port="$PORT" \
-      --user=postgres --dbname=mps_regress --inputdir="$dir" --outputdir="$dir" \
-      --load-extension=pgcrypto --load-extension=mps $tests) >"$dir/run.log" 2>&1
+      --user=postgres --dbname=mps_regress --inputdir="$dir" --outputdir="$dir" $tests) >"$dir/run.log" 2>&1
   local rc=$?
   cat "$dir/run.log"
   count_regress_output "$dir/run.log" "$rc"
@@ -163,14 +176,9 @@ run_isolation() {
   dir=$(regress_layout isolation specs)
   tests=$(cd "$ROOT/test/specs" && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
   [ -n "$tests" ] || { echo "no isolation specs"; return; }
-  # pg_isolation_regress does not create its database with --use-existing.
-  psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mps_isolation" >/dev/null 2>&1
-  psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE mps_isolation" \
-    -c "" >/dev/null
-  psql -X -q -v ON_ERROR_STOP=1 -d mps_isolation -c "CREATE EXTENSION pgcrypto" -c "CREATE EXTENSION mps" >/dev/null
+  suite_db mps_isolation
   (cd "$ROOT" && "$PGXS_DIR/isolation/pg_isolation_regress" --use-existing --host=127.0.0.1 --port="$PORT" \
-      --user=postgres --dbname=mps_isolation --inputdir="$dir" --outputdir="$dir" \
-      --load-extension=pgcrypto --load-extension=mps $tests) >"$dir/run.log" 2>&1
+      --user=postgres --dbname=mps_isolation --inputdir="$dir" --outputdir="$dir" $tests) >"$dir/run.log" 2>&1
   local rc=$?
   cat "$dir/run.log"
   count_regress_output "$dir/run.log" "$rc"
