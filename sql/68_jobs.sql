@@ -119,7 +119,7 @@ LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-  IF to_regnamespace('cron') IS NULL OR to_regproc('cron.schedule(text,text,text)') IS NULL THEN
+  IF to_regnamespace('cron') IS NULL OR to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
     RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'MP706',
       DETAIL = format('Database %s has no cron schema.', current_database()),
       HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and CREATE EXTENSION pg_cron.';
