@@ -89,7 +89,10 @@ CREATE TABLE mps.card_bindings (
   created_at  timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (card_id, member_id)
 );
-CREATE UNIQUE INDEX card_bindings_one_owner_idx ON mps.card_bindings (card_id) WHERE role = 'owner';
+-- A bound card always keeps at least one owner; co-owners are allowed (an
+-- owner hands a card over by adding the new owner, then leaving). The C and
+-- SQL that unbind check it under the card lock; no constraint can.
+CREATE INDEX card_bindings_owner_idx ON mps.card_bindings (card_id) WHERE role = 'owner';
 CREATE INDEX card_bindings_member_idx ON mps.card_bindings (member_id);
 
 CREATE TABLE mps.merchants (

@@ -17,6 +17,9 @@ int			mps_qr_bcrypt_cost = 4;
 int			mps_qr_default_ttl = 900;
 int			mps_qr_max_ttl = 86400;
 char	   *mps_default_currency = NULL;
+int			mps_password_bcrypt_cost = 10;
+int			mps_binding_max_attempts = 5;
+int			mps_binding_window = 900;
 
 void		_PG_init(void);
 
@@ -43,6 +46,21 @@ _PG_init(void)
 							   NULL,
 							   &mps_default_currency, "CNY",
 							   PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("mps.password_bcrypt_cost",
+							"bcrypt cost used for card binding passwords.",
+							"People choose these, so the cost is real; each step doubles the work.",
+							&mps_password_bcrypt_cost, 10, 4, 15,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("mps.binding_max_attempts",
+							"Wrong binding passwords allowed per card within mps.binding_window.",
+							NULL,
+							&mps_binding_max_attempts, 5, 1, 100,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("mps.binding_window",
+							"Window over which wrong binding passwords are counted, in seconds.",
+							NULL,
+							&mps_binding_window, 900, 60, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("mps");
 #else

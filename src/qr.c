@@ -14,8 +14,6 @@
  */
 #include "postgres.h"
 
-#include <crypt.h>
-
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -30,6 +28,7 @@
 
 #include "actor.h"
 #include "audit.h"
+#include "bcrypt.h"
 #include "card.h"
 #include "errors.h"
 #include "ids.h"
@@ -38,50 +37,6 @@
 #include "spi_util.h"
 
 #define QR_PREFIX "MPS1."
-
-/* ---- bcrypt, through libxcrypt ---- */
-
-static char *
-bcrypt_hash(const char *secret)
-{
-	char		setting[CRYPT_GENSALT_OUTPUT_SIZE];
-	unsigned char salt[16];
-	struct crypt_data *cd;
-	char	   *hash;
-
-	if (!pg_strong_random(salt, sizeof(salt)))
-		ereport(ERROR, (errmsg("could not generate random bytes")));
-	if (crypt_gensalt_rn("$2b$", mps_qr_bcrypt_cost, (const char *) salt, sizeof(salt),
-						 setting, sizeof(setting)) == NULL)
-		elog(ERROR, "mps: crypt_gensalt_rn failed");
-	cd = palloc0(sizeof(struct crypt_data));
-	hash = crypt_r(secret, setting, cd);
-	if (hash == NULL || hash[0] == '*')
-		elog(ERROR, "mps: bcrypt failed");
-	hash = pstrdup(hash);
-	pfree(cd);
-	return hash;
-}
-
-static bool
-bcrypt_matches(const char *secret, const char *hash)
-{
-	struct crypt_data *cd = palloc0(sizeof(struct crypt_data));
-	const char *out = crypt_r(secret, hash, cd);
-	size_t		len = strlen(hash);
-	unsigned char diff = 0;
-	size_t		i;
-
-	if (out == NULL || out[0] == '*' || strlen(out) != len)
-	{
-		pfree(cd);
-		return false;
-	}
-	for (i = 0; i < len; i++)
-		diff |= (unsigned char) (out[i] ^ hash[i]);
-	pfree(cd);
-	return diff == 0;
-}
 
 /* ---- parsing and verification (used by the charge) ---- */
 
@@ -150,7 +105,7 @@ mps_qr_verify(const char *plain, MpsQr *qr)
 	hash = mps_col_text(0, 5);
 	qr->expires_at = mps_col_timestamptz(0, 6, 0);
 	/* The secret first: a code's state is told only to whoever holds it. */
-	if (!bcrypt_matches(secret, hash))
+	if (!mps_bcrypt_matches(secret, hash))
 		qr_invalid("No such payment code.");
 	if (mps_col_bool(0, 8, false))
 		ereport(ERROR,
@@ -271,7 +226,7 @@ issue_code(const MpsActor *actor, const pg_uuid_t *card_id, const pg_uuid_t *hol
 		n[2] = 'n';
 	n[1] = ' ';
 	v[3] = BoolGetDatum(out->single_use);
-	v[4] = CStringGetTextDatum(bcrypt_hash(secret));
+	v[4] = CStringGetTextDatum(mps_bcrypt_hash(secret, mps_qr_bcrypt_cost));
 	v[5] = TimestampTzGetDatum(out->expires_at);
 	mps_exec(&insert_code, v, n, false, 1);
 	out->id = mps_col_int64(0, 1, 0);

@@ -1,0 +1,13 @@
+/*
+ * bcrypt.h — bcrypt hashing and checking, through libxcrypt.
+ */
+#ifndef MPS_BCRYPT_H
+#define MPS_BCRYPT_H
+
+/* A "$2b$" hash of secret at the given cost (palloc'd). */
+extern char *mps_bcrypt_hash(const char *secret, int cost);
+
+/* Does secret match the stored hash? Compares in constant time. */
+extern bool mps_bcrypt_matches(const char *secret, const char *hash);
+
+#endif
