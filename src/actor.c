@@ -188,6 +188,21 @@ mps_actor_is_merchant_user(const MpsActor *actor, const pg_uuid_t *merchant_id, 
 	return !manager_only || mps_col_bool(0, 1, false);
 }
 
+static MpsPlan merchant_user_anywhere = {
+	"SELECT 1 FROM mps.merchant_users WHERE user_id = $1 LIMIT 1", 1, {UUIDOID}
+};
+
+bool
+mps_actor_is_merchant_user_anywhere(const MpsActor *actor)
+{
+	Datum		v[1];
+
+	if (!actor->has_user)
+		return false;
+	v[0] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
+	return mps_exec(&merchant_user_anywhere, v, NULL, false, 1) > 0;
+}
+
 /* ---- SQL-callable: the same resolution for the SQL-written RPCs and RLS ---- */
 
 PG_FUNCTION_INFO_V1(mps_caller_is_admin);

@@ -31,6 +31,9 @@ extern bool mps_actor_member_id(const MpsActor *actor, pg_uuid_t *member_id);
 extern bool mps_actor_is_merchant_user(const MpsActor *actor, const pg_uuid_t *merchant_id,
 									   bool manager_only);
 
+/* Is the caller a user of any merchant? Needs SPI. */
+extern bool mps_actor_is_merchant_user_anywhere(const MpsActor *actor);
+
 extern char *mps_uuid_to_cstring(const pg_uuid_t *u);
 
 #endif

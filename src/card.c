@@ -182,6 +182,23 @@ mps_card_binding_role(const pg_uuid_t *card_id, const pg_uuid_t *member_id)
 	return mps_col_text(0, 1);
 }
 
+static MpsPlan card_owner = {
+	"SELECT member_id FROM mps.card_bindings WHERE card_id = $1 AND role = 'owner'"
+	" ORDER BY created_at, member_id LIMIT 1",
+	1, {UUIDOID}
+};
+
+bool
+mps_card_owner(const pg_uuid_t *card_id, pg_uuid_t *member_id)
+{
+	Datum		v[1];
+
+	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	if (mps_exec(&card_owner, v, NULL, false, 1) == 0)
+		return false;
+	return mps_col_uuid(0, 1, member_id);
+}
+
 static MpsPlan level_for_points = {
 	"SELECT id, code, discount_bp, earn_rate_bp, min_points, max_points"
 	" FROM mps.membership_levels WHERE min_points <= $1 ORDER BY min_points DESC LIMIT 1",

@@ -48,6 +48,9 @@ extern bool mps_card_peek(const pg_uuid_t *card_id, MpsCard *card);
 /* The member's binding role on the card ("owner", "admin", "member", "viewer"), or NULL. */
 extern const char *mps_card_binding_role(const pg_uuid_t *card_id, const pg_uuid_t *member_id);
 
+/* The card's first owner; false when it has none. */
+extern bool mps_card_owner(const pg_uuid_t *card_id, pg_uuid_t *member_id);
+
 /* Raise MP203/MP202/MP204 unless the card is active and unexpired. */
 extern void mps_card_require_usable(const MpsCard *card);
 

@@ -30,6 +30,7 @@
 #include "ids.h"
 #include "merchant.h"
 #include "money.h"
+#include "pricing.h"
 #include "qr.h"
 #include "spi_util.h"
 #include "txview.h"
@@ -119,6 +120,8 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	char	   *key = arg_text(fcinfo, 3);
 	char	   *tag = arg_jsonb_text(fcinfo, 4);
 	char	   *order_no = arg_text(fcinfo, 5);
+	char	   *items = arg_jsonb_text(fcinfo, 6);
+	MpsPriced	priced;
 	char		lookup[MPS_QR_LOOKUP_LEN + 1];
 	char		secret[MPS_QR_SECRET_LEN + 1];
 	int64		raw;
@@ -136,17 +139,37 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	mps_idem_check_key(key);
 	mps_order_check(order_no);
 	if (!PG_ARGISNULL(6))
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_PARAMETER_INVALID),
-				 errmsg("line items are not accepted by this version"),
-				 errdetail("p_items was given; line-item pricing comes with marketing groups."),
-				 errhint("Charge the order total with p_raw_amount and leave p_items out.")));
+		mps_require_marketing();
 
 	mps_spi_connect();
 	mps_merchant_for_call(&actor, merchant_code, "merchant_charge_by_qr", &merchant);
-	raw = mps_amount_from_numeric(PG_ARGISNULL(2) ? NULL : PG_GETARG_NUMERIC(2),
-								  merchant.exponent, merchant.max_amount,
-								  "p_raw_amount", merchant.currency);
+	if (items)
+	{
+		/* Line items set the raw amount; a raw amount given as well must agree. */
+		mps_parse_items(DatumGetJsonbP(PG_GETARG_DATUM(6)), merchant.exponent, merchant.max_amount,
+						merchant.currency, &priced);
+		raw = priced.items_total;
+		if (!PG_ARGISNULL(2) &&
+			mps_amount_from_numeric(PG_GETARG_NUMERIC(2), merchant.exponent, merchant.max_amount,
+									"p_raw_amount", merchant.currency) != raw)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_RAW_AMOUNT_MISMATCH),
+					 errmsg("raw amount does not match the line items"),
+					 errdetail("p_raw_amount is %s; the items add up to %s.",
+							   DatumGetCString(DirectFunctionCall1(numeric_out, PG_GETARG_DATUM(2))),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, mps_major_datum(raw, merchant.exponent)))),
+					 errhint("Leave p_raw_amount out, or pass the items' total.")));
+		if (raw == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_AMOUNT_INVALID),
+					 errmsg("invalid amount for p_items"),
+					 errdetail("The items add up to zero."),
+					 errhint("A charge needs something to pay.")));
+	}
+	else
+		raw = mps_amount_from_numeric(PG_ARGISNULL(2) ? NULL : PG_GETARG_NUMERIC(2),
+									  merchant.exponent, merchant.max_amount,
+									  "p_raw_amount", merchant.currency);
 	mps_qr_parse(qr_plain, lookup, secret);
 
 	/* 2. The key: a retry with the same parameters gets the first result. */
@@ -158,6 +181,7 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 															NumericGetDatum(mps_numeric_from_minor(raw, merchant.exponent)))));
 	mps_reqhash_str(&h, order_no);
 	mps_reqhash_str(&h, tag);
+	mps_reqhash_str(&h, items);
 	mps_reqhash_final(&h);
 	if (!mps_idem_claim(&merchant.id, key, "charge", &h, &m.tx_id, m.created_at,
 						&prior_tx, &prior_at))
@@ -188,8 +212,27 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 
 	/* 5. Price, balance, points. */
 	m.raw_amount = raw;
-	m.discount_amount = mps_basis_points_of(raw, mps_card_discount_bp(&card));
-	m.final_amount = raw - m.discount_amount;
+	if (items)
+	{
+		pg_uuid_t	payer;
+		MpsRule    *rules = NULL;
+		int			nrules = 0;
+
+		/* The group is the paying member's: the code's holder, or the card's owner. */
+		if (qr.has_holder)
+			payer = qr.holder_member_id;
+		if (qr.has_holder || mps_card_owner(&card.id, &payer))
+			nrules = mps_load_rules(mps_member_group(&payer), card.currency, &rules);
+		mps_price(&priced, rules, nrules, mps_card_discount_bp(&card), card.exponent);
+		m.final_amount = priced.final_amount;
+		m.discount_amount = raw - priced.final_amount;
+		m.details_json = priced.details.data;
+	}
+	else
+	{
+		m.discount_amount = mps_basis_points_of(raw, mps_card_discount_bp(&card));
+		m.final_amount = raw - m.discount_amount;
+	}
 	m.amount = -m.final_amount;
 	if (card.balance < m.final_amount)
 		ereport(ERROR,

@@ -37,6 +37,13 @@ int64
 mps_amount_from_numeric(Numeric value, int exponent, int64 max_minor,
 						const char *param, const char *currency)
 {
+	return mps_amount_from_numeric_ex(value, exponent, max_minor, param, currency, false);
+}
+
+int64
+mps_amount_from_numeric_ex(Numeric value, int exponent, int64 max_minor,
+						   const char *param, const char *currency, bool allow_zero)
+{
 	char	   *text;
 	const char *p;
 	int128		minor = 0;
@@ -86,7 +93,7 @@ mps_amount_from_numeric(Numeric value, int exponent, int64 max_minor,
 		amount_error(param, text, currency, "more decimals than the currency has", hint);
 	for (; frac < exponent; frac++)
 		minor *= 10;
-	if (minor == 0)
+	if (minor == 0 && !allow_zero)
 		amount_error(param, text, currency, "amounts must be greater than zero", hint);
 	if (minor > (int128) max_minor)
 	{

@@ -10,6 +10,9 @@
 /* Rejects NaN, infinities, zero, negatives, excess decimals and amounts above max_minor. */
 extern int64 mps_amount_from_numeric(Numeric value, int exponent, int64 max_minor,
 									 const char *param, const char *currency);
+/* The same, optionally accepting zero (a unit price of a free item). */
+extern int64 mps_amount_from_numeric_ex(Numeric value, int exponent, int64 max_minor,
+										const char *param, const char *currency, bool allow_zero);
 extern Numeric mps_numeric_from_minor(int64 minor, int exponent);
 
 /* round_half_up(amount * bp / 10000), exact, for amount >= 0 and 0 <= bp <= 10000. */

@@ -20,6 +20,7 @@ char	   *mps_default_currency = NULL;
 int			mps_password_bcrypt_cost = 10;
 int			mps_binding_max_attempts = 5;
 int			mps_binding_window = 900;
+bool		mps_marketing_enabled = true;
 
 void		_PG_init(void);
 
@@ -61,6 +62,11 @@ _PG_init(void)
 							NULL,
 							&mps_binding_window, 900, 60, 86400,
 							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
+	DefineCustomBoolVariable("mps.marketing_enabled",
+							 "Whether marketing groups, line-item pricing and stamps are available.",
+							 "The deployment's plan gate: off refuses every marketing call.",
+							 &mps_marketing_enabled, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("mps");
 #else

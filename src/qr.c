@@ -246,11 +246,6 @@ issue_code(const MpsActor *actor, const pg_uuid_t *card_id, const pg_uuid_t *hol
 			  mps_json_finish(&after), NULL);
 }
 
-static MpsPlan card_owner = {
-	"SELECT member_id FROM mps.card_bindings WHERE card_id = $1 AND role = 'owner'",
-	1, {UUIDOID}
-};
-
 /* The caller's binding role on the card ("" when not bound); fills member_id. */
 static const char *
 caller_role(const MpsActor *actor, const pg_uuid_t *card_id, pg_uuid_t *member_id, bool *has_member)
@@ -339,16 +334,12 @@ resolve_holder(const MpsActor *actor, const MpsCard *card, bool shared, const ch
 		return member;
 	if (actor->is_admin)
 	{
-		Datum		v[1];
-
-		v[0] = UUIDPGetDatum((pg_uuid_t *) &card->id);
-		if (mps_exec(&card_owner, v, NULL, false, 1) == 0)
+		if (!mps_card_owner(&card->id, member))
 			ereport(ERROR,
 					(errcode(ERRCODE_MPS_NOT_BOUND),
 					 errmsg("card has no owner"),
 					 errdetail("Card %s is not bound to any member.", mps_uuid_to_cstring(&card->id)),
 					 errhint("Issue a shared code with p_shared := true, or bind the card first.")));
-		mps_col_uuid(0, 1, member);
 		return member;
 	}
 	if (!actor->has_user)
