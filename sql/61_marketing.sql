@@ -486,3 +486,19 @@ GRANT EXECUTE ON FUNCTION mps.upsert_category(text, text), mps.upsert_product(te
   mps.create_stamp_activity(text, text, integer, jsonb, jsonb, integer, text, text, boolean),
   mps.delete_stamp_activity(integer)
   TO mps_admin, mps_merchant_api;
+
+CREATE FUNCTION mps.redeem_stamp(
+  p_merchant_code    text,
+  p_qr_plain         text,
+  p_raw_amount       numeric DEFAULT NULL,
+  p_idempotency_key  text DEFAULT NULL,
+  p_tag              jsonb DEFAULT NULL,
+  p_order_no         text DEFAULT NULL,
+  p_items            jsonb DEFAULT NULL,
+  p_activity_id      integer DEFAULT NULL)
+RETURNS mps.charge_result
+AS 'MODULE_PATHNAME', 'mps_redeem_stamp'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+GRANT EXECUTE ON FUNCTION mps.redeem_stamp(text, text, numeric, text, jsonb, text, jsonb, integer)
+  TO mps_admin, mps_merchant_api;

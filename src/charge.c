@@ -33,6 +33,7 @@
 #include "pricing.h"
 #include "qr.h"
 #include "spi_util.h"
+#include "stamps.h"
 #include "txview.h"
 
 /* A member's code pays only while that member is still bound to the card (not as viewer). */
@@ -104,13 +105,14 @@ arg_jsonb_text(FunctionCallInfo fcinfo, int n)
 }
 
 /*
- * merchant_charge_by_qr(p_merchant_code, p_qr_plain, p_raw_amount,
- *                       p_idempotency_key, p_tag, p_order_no, p_items)
+ * The charge, for merchant_charge_by_qr and redeem_stamp. Both take
+ * (p_merchant_code, p_qr_plain, p_raw_amount, p_idempotency_key, p_tag,
+ * p_order_no, p_items); redeem_stamp adds p_activity_id (redeem > 0).
  */
-PG_FUNCTION_INFO_V1(mps_merchant_charge_by_qr);
-Datum
-mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
+static Datum
+do_charge(FunctionCallInfo fcinfo, int32 redeem)
 {
+	const char *operation = redeem ? "redeem_stamp" : "charge";
 	MemoryContext fn_cxt = CurrentMemoryContext;
 	MemoryContext old;
 	MpsActor	actor;
@@ -134,15 +136,27 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	MpsTxView	view;
 	StringInfoData audit_after;
 
+	MpsRedemption redemption;
+	pg_uuid_t	payer;
+	bool		has_payer = false;
+	int32		group_id = 0;
+
 	mps_actor_resolve(&actor);
-	mps_actor_require_user(&actor, "merchant_charge_by_qr");
+	mps_actor_require_user(&actor, operation);
 	mps_idem_check_key(key);
 	mps_order_check(order_no);
-	if (!PG_ARGISNULL(6))
+	if (!PG_ARGISNULL(6) || redeem)
 		mps_require_marketing();
+	if (redeem && PG_ARGISNULL(6))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_ITEMS_INVALID),
+				 errmsg("invalid line items"),
+				 errdetail("A stamp redemption needs the order's line items."),
+				 errhint("Pass p_items with the reward item in it.")));
+	memset(&redemption, 0, sizeof(redemption));
 
 	mps_spi_connect();
-	mps_merchant_for_call(&actor, merchant_code, "merchant_charge_by_qr", &merchant);
+	mps_merchant_for_call(&actor, merchant_code, operation, &merchant);
 	if (items)
 	{
 		/* Line items set the raw amount; a raw amount given as well must agree. */
@@ -174,7 +188,7 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 
 	/* 2. The key: a retry with the same parameters gets the first result. */
 	mps_movement_init(&m, "payment");
-	mps_reqhash_init(&h, "charge");
+	mps_reqhash_init(&h, operation);
 	mps_reqhash_uuid(&h, &merchant.id);
 	mps_reqhash_str(&h, lookup);
 	mps_reqhash_str(&h, DatumGetCString(DirectFunctionCall1(numeric_out,
@@ -182,8 +196,9 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	mps_reqhash_str(&h, order_no);
 	mps_reqhash_str(&h, tag);
 	mps_reqhash_str(&h, items);
+	mps_reqhash_str(&h, psprintf("%d", redeem));
 	mps_reqhash_final(&h);
-	if (!mps_idem_claim(&merchant.id, key, "charge", &h, &m.tx_id, m.created_at,
+	if (!mps_idem_claim(&merchant.id, key, operation, &h, &m.tx_id, m.created_at,
 						&prior_tx, &prior_at))
 	{
 		if (!mps_txview_load(&prior_tx, prior_at, &view))
@@ -214,15 +229,30 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	m.raw_amount = raw;
 	if (items)
 	{
-		pg_uuid_t	payer;
 		MpsRule    *rules = NULL;
 		int			nrules = 0;
 
 		/* The group is the paying member's: the code's holder, or the card's owner. */
 		if (qr.has_holder)
+		{
 			payer = qr.holder_member_id;
-		if (qr.has_holder || mps_card_owner(&card.id, &payer))
-			nrules = mps_load_rules(mps_member_group(&payer), card.currency, &rules);
+			has_payer = true;
+		}
+		else
+			has_payer = mps_card_owner(&card.id, &payer);
+		if (has_payer)
+			group_id = mps_member_group(&payer);
+		if (redeem)
+		{
+			if (group_id == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_MPS_GROUP_NOT_FOUND),
+						 errmsg("member has no marketing group"),
+						 errdetail("Stamps belong to a marketing group; the paying member is in none."),
+						 errhint("Put the member in a group with set_member_marketing_group().")));
+			mps_stamps_prepare_redemption(&payer, group_id, redeem, &priced, &redemption);
+		}
+		nrules = mps_load_rules(group_id, card.currency, &rules);
 		mps_price(&priced, rules, nrules, mps_card_discount_bp(&card), card.exponent);
 		m.final_amount = priced.final_amount;
 		m.discount_amount = raw - priced.final_amount;
@@ -255,7 +285,19 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	m.order_no = order_no;
 	m.tag_json = tag;
 
-	/* 6. Write. */
+	/* 6. Write: stamps (their summary goes into the details), then the movement. */
+	if (items && has_payer && group_id != 0)
+	{
+		StringInfoData stamps;
+		StringInfoData details;
+
+		initStringInfo(&stamps);
+		mps_stamps_commit(&payer, group_id, &priced, redeem ? &redemption : NULL, &m.tx_id, &stamps);
+		initStringInfo(&details);
+		appendBinaryStringInfo(&details, priced.details.data, priced.details.len - 1);
+		appendStringInfo(&details, ", \"stamps\": %s}", stamps.data);
+		m.details_json = details.data;
+	}
 	mps_movement_apply(&actor, &card, &m);
 	mps_json_start(&audit_after);
 	mps_json_str(&audit_after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
@@ -264,7 +306,9 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	mps_json_int(&audit_after, "balance_after", m.balance_after);
 	mps_json_int(&audit_after, "points_delta", m.points_delta);
 	mps_json_str(&audit_after, "level_after", m.level_after.valid ? m.level_after.code : NULL);
-	mps_audit(&actor, "tx.charge", "card", mps_uuid_to_cstring(&card.id), NULL,
+	if (redeem)
+		mps_json_int(&audit_after, "redeemed_activity", redeem);
+	mps_audit(&actor, redeem ? "tx.redeem_stamp" : "tx.charge", "card", mps_uuid_to_cstring(&card.id), NULL,
 			  mps_json_finish(&audit_after), key);
 
 	old = MemoryContextSwitchTo(fn_cxt);
@@ -272,4 +316,25 @@ mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(old);
 	mps_spi_finish();
 	return charge_result(fcinfo, &view);
+}
+
+PG_FUNCTION_INFO_V1(mps_merchant_charge_by_qr);
+Datum
+mps_merchant_charge_by_qr(PG_FUNCTION_ARGS)
+{
+	return do_charge(fcinfo, 0);
+}
+
+/* redeem_stamp(..., p_activity_id): a charge that comps the activity's reward. */
+PG_FUNCTION_INFO_V1(mps_redeem_stamp);
+Datum
+mps_redeem_stamp(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(7) || PG_GETARG_INT32(7) <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_REQUIRED),
+				 errmsg("stamp activity is required"),
+				 errdetail("p_activity_id is missing."),
+				 errhint("Pass the id of the stamp activity to redeem.")));
+	return do_charge(fcinfo, PG_GETARG_INT32(7));
 }

@@ -31,6 +31,9 @@
 #define ERRCODE_MPS_GROUP_NOT_FOUND         MPS_SQLSTATE('1', '1', '1')
 #define ERRCODE_MPS_MARKETING_ITEM_NOT_FOUND MPS_SQLSTATE('1', '1', '2')
 #define ERRCODE_MPS_TARGET_NOT_FOUND        MPS_SQLSTATE('1', '1', '3')
+#define ERRCODE_MPS_STAMPS_SHORT            MPS_SQLSTATE('1', '1', '4')
+#define ERRCODE_MPS_STAMPS_CLOSED           MPS_SQLSTATE('1', '1', '5')
+#define ERRCODE_MPS_NO_REWARD_LINE          MPS_SQLSTATE('1', '1', '6')
 
 /* MP2xx: cards */
 #define ERRCODE_MPS_CARD_NOT_FOUND          MPS_SQLSTATE('2', '0', '1')

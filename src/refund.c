@@ -28,6 +28,7 @@
 #include "merchant.h"
 #include "money.h"
 #include "spi_util.h"
+#include "stamps.h"
 #include "txview.h"
 
 /*
@@ -275,6 +276,9 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	v[3] = CStringGetTextDatum(new_refunded == orig_final ? "refunded" : "partially_refunded");
 	mps_exec(&update_original, v, NULL, false, 0);
 	mps_movement_apply(&actor, &card, &m);
+	/* A full refund takes back the stamps the charge earned and its redemption. */
+	if (new_refunded == orig_final)
+		mps_stamps_reverse(orig_id, &m.tx_id);
 
 	mps_json_start(&audit_after);
 	mps_json_str(&audit_after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
