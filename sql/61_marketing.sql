@@ -502,3 +502,64 @@ LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 GRANT EXECUTE ON FUNCTION mps.redeem_stamp(text, text, numeric, text, jsonb, text, jsonb, integer)
   TO mps_admin, mps_merchant_api;
+
+-- Member search by phone, card number or name (seed 004 Task 7): a
+-- contains-search served by trigram indexes (pg_trgm), so it stays fast on
+-- millions of members. pg_trgm lives wherever CREATE EXTENSION put it.
+DO $trgm$
+DECLARE
+  v_schema text;
+BEGIN
+  SELECT n.nspname INTO v_schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+   WHERE e.extname = 'pg_trgm';
+  EXECUTE format('CREATE INDEX member_profiles_search_idx ON mps.member_profiles USING gin '
+                 '((lower(name) || '' '' || coalesce(phone, '''')) %I.gin_trgm_ops)', v_schema);
+  EXECUTE format('CREATE INDEX cards_card_no_trgm_idx ON mps.cards USING gin (card_no %I.gin_trgm_ops)', v_schema);
+END
+$trgm$;
+
+CREATE TYPE mps.member_hit AS (
+  member_id         uuid,
+  name              text,
+  phone             text,
+  card_no           text,
+  marketing_group   text
+);
+
+CREATE FUNCTION mps.search_members(p_query text, p_limit integer DEFAULT 20)
+RETURNS SETOF mps.member_hit
+LANGUAGE plpgsql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_q text := lower(btrim(p_query));
+BEGIN
+  IF NOT (mps_internal.caller_is_admin() OR mps_internal.is_merchant_user()) THEN
+    RAISE EXCEPTION 'permission denied: search_members' USING ERRCODE = '42501',
+      DETAIL = 'Only merchant users and the platform admin search members.', HINT = 'Sign in as an operator.';
+  END IF;
+  IF v_q IS NULL OR length(v_q) < 3 OR length(v_q) > 100 OR p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 100 THEN
+    RAISE EXCEPTION 'invalid search' USING ERRCODE = 'MP004',
+      DETAIL = format('p_query = %L, p_limit = %s.', p_query, p_limit),
+      HINT = 'Search with 3 to 100 characters of a phone number, card number or name; p_limit 1-100.';
+  END IF;
+  v_q := '%' || replace(replace(replace(v_q, '\', '\\'), '%', '\%'), '_', '\_') || '%';
+  RETURN QUERY
+  WITH hits AS (
+    SELECT m.id FROM mps.member_profiles m
+    WHERE lower(m.name) || ' ' || coalesce(m.phone, '') LIKE v_q
+    UNION
+    SELECT b.member_id FROM mps.cards c JOIN mps.card_bindings b ON b.card_id = c.id
+    WHERE c.card_no LIKE v_q
+  )
+  SELECT m.id, m.name, m.phone,
+         (SELECT c.card_no FROM mps.card_bindings b JOIN mps.cards c ON c.id = b.card_id
+          WHERE b.member_id = m.id AND b.role = 'owner' ORDER BY c.created_at LIMIT 1),
+         g.code
+  FROM hits h JOIN mps.member_profiles m ON m.id = h.id
+  LEFT JOIN mps.marketing_groups g ON g.id = m.marketing_group_id
+  ORDER BY m.name, m.id
+  LIMIT p_limit;
+END
+$$;
+GRANT EXECUTE ON FUNCTION mps.search_members(text, integer) TO mps_admin, mps_merchant_api;

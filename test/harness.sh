@@ -113,7 +113,7 @@ EOF
   # pg_cron's own database, with the extension, for the scheduling tests.
   psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE mps_cron" >/dev/null
   psql -X -q -v ON_ERROR_STOP=1 -d mps_cron -c "CREATE EXTENSION pg_cron" \
-    -c "CREATE EXTENSION pgcrypto" -c "CREATE EXTENSION mps" >/dev/null
+    -c "CREATE EXTENSION mps CASCADE" >/dev/null
 }
 
 # A database with the extension and the Supabase stand-in.
@@ -130,7 +130,7 @@ make_db() {
 suite_db() {
   psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $1" >/dev/null 2>&1
   psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE $1" >/dev/null
-  psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "CREATE EXTENSION pgcrypto" -c "CREATE EXTENSION mps" >/dev/null
+  psql -X -q -v ON_ERROR_STOP=1 -d "$1" -c "CREATE EXTENSION mps CASCADE" >/dev/null
 }
 
 PASSED=0
