@@ -563,3 +563,9 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION mps.search_members(text, integer) TO mps_admin, mps_merchant_api;
+
+CREATE FUNCTION mps_internal.mg_line_final(p_group_id integer, p_product_id text, p_category_id text,
+                                           p_quantity integer, p_unit_price_minor bigint, p_currency text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'mps_mg_line_final'
+LANGUAGE C STABLE;

@@ -62,6 +62,10 @@ extern int	mps_load_rules(int32 group_id, const char *currency, MpsRule **rules)
 extern void mps_price(MpsPriced *p, const MpsRule *rules, int nrules, int32 card_discount_bp,
 					  int exponent);
 
+/* Price one line (final_amount); with details given, append its JSON. */
+extern void mps_price_line(MpsLine *line, const MpsRule *rules, int nrules, StringInfo details,
+						   int exponent);
+
 /* The marketing feature gate: raises MP005 when mps.marketing_enabled is off. */
 extern void mps_require_marketing(void);
 
