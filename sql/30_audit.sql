@@ -98,11 +98,23 @@ DECLARE
   v_pos bigint;
   v_hash bytea;
   v_count integer := 0;
+  v_fresh boolean;
+  v_next bigint;
+  v_next_xid xid8;
   e audit.event_log;
 BEGIN
   PERFORM mps_internal.require_admin('audit.seal');
   -- One sealer at a time.
   PERFORM pg_advisory_xact_lock(1297101617, 1);   -- 'MPS1', 1
+  -- The next checkpoint: the event id after the last one visible now, and an
+  -- xid assigned after that look (this transaction's own, so only a sealer
+  -- that had no xid yet can take one). A transaction that can still commit an
+  -- event below v_next took its xid before its event id, so before this look,
+  -- so below v_next_xid. (A snapshot's xmax is no such bound: it is only
+  -- latestCompletedXid + 1, and running transactions may have larger xids.)
+  v_fresh := pg_current_xact_id_if_assigned() IS NULL;
+  v_next := (SELECT coalesce(max(l.id), 0) + 1 FROM audit.event_log l);
+  v_next_xid := pg_current_xact_id();
   SELECT * INTO v_state FROM audit.seal_state FOR UPDATE;
 
 
@@ -126,12 +138,13 @@ BEGIN
   -- After a complete pass: if every transaction that was running at the last
   -- checkpoint has ended, all events below the checkpoint's id were visible to
   -- this pass and are sealed now, so low_water moves up and a new checkpoint
-  -- is taken. Otherwise the old checkpoint waits for its transactions.
+  -- is taken (if this sealer could take one; else the old one stays).
+  -- Otherwise the old checkpoint waits for its transactions.
   IF v_count < p_max_events AND v_state.checkpoint_xmax <= pg_snapshot_xmin(v_snap) THEN
     UPDATE audit.seal_state SET
       low_water = greatest(v_state.low_water, v_state.checkpoint_next),
-      checkpoint_next = (SELECT coalesce(max(id), 0) + 1 FROM audit.event_log),
-      checkpoint_xmax = pg_snapshot_xmax(v_snap);
+      checkpoint_next = CASE WHEN v_fresh THEN v_next ELSE checkpoint_next END,
+      checkpoint_xmax = CASE WHEN v_fresh THEN v_next_xid ELSE checkpoint_xmax END;
   END IF;
   RETURN v_count;
 END

@@ -4,8 +4,12 @@
 \set a_sub  '7a000000-0000-4000-8000-00000000000a'
 \set b_sub  '7b000000-0000-4000-8000-00000000000b'
 \set op_sub '70000000-0000-4000-8000-0000000000a1'
+\set a_claims  '{"sub":"7a000000-0000-4000-8000-00000000000a","role":"authenticated"}'
+\set b_claims  '{"sub":"7b000000-0000-4000-8000-00000000000b","role":"authenticated"}'
+\set op_claims '{"sub":"70000000-0000-4000-8000-0000000000a1","role":"authenticated"}'
+\set forged_claims '{"sub":"7b000000-0000-4000-8000-00000000000b","role":"service_role"}'
 BEGIN;
-SELECT plan(33 + (SELECT count(*)::int FROM pg_class c
+SELECT plan(29 + (SELECT count(*)::int FROM pg_class c
                   WHERE c.relnamespace = 'mps'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition));
 
 -- ===== fixtures, as the platform admin =====
@@ -28,7 +32,7 @@ RESET ROLE;
 
 -- ===== member A =====
 SET LOCAL ROLE authenticated;
-SELECT set_config('request.jwt.claims', '{"sub":"' || :'a_sub' || '","role":"authenticated"}', true) IS NULL AS "# as member A";
+SET LOCAL request.jwt.claims = :'a_claims';
 SELECT is((SELECT count(*) FROM mps.cards), 1::bigint, 'member A sees exactly one card in mps.cards');
 SELECT results_eq('SELECT id FROM mps.cards', ARRAY[:'a_card'::uuid], 'and it is her own');
 SELECT is_empty(format('SELECT 1 FROM mps.cards WHERE id = %L', :'b_card'), 'member A cannot read member B''s card');
@@ -49,15 +53,14 @@ RESET ROLE;
 
 -- ===== member B =====
 SET LOCAL ROLE authenticated;
-SET LOCAL request.jwt.claims = '{"role":"authenticated"}';
-SELECT set_config('request.jwt.claims', '{"sub":"' || :'b_sub' || '","role":"authenticated"}', true) IS NULL AS "# as member B";
+SET LOCAL request.jwt.claims = :'b_claims';
 SELECT results_eq('SELECT id FROM mps.cards', ARRAY[:'b_card'::uuid], 'member B sees only his card');
 SELECT is_empty('SELECT 1 FROM mps.member_external_identities', 'member B has no identities to see');
 RESET ROLE;
 
 -- ===== the merchant operator =====
 SET LOCAL ROLE authenticated;
-SELECT set_config('request.jwt.claims', '{"sub":"' || :'op_sub' || '","role":"authenticated"}', true) IS NULL AS "# as operator";
+SET LOCAL request.jwt.claims = :'op_claims';
 SELECT results_eq('SELECT code FROM mps.merchants', ARRAY['TAP01'], 'the operator sees only the merchant he operates');
 SELECT results_eq('SELECT role::text FROM mps.merchant_users', ARRAY['operator'], 'the operator sees only his own assignment');
 SELECT is_empty('SELECT 1 FROM mps.cards', 'the operator sees no card');
@@ -69,7 +72,7 @@ SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = '{"role":"authenticated"}';
 SELECT is((SELECT count(*) FROM mps.cards) + (SELECT count(*) FROM mps.member_profiles) + (SELECT count(*) FROM mps.merchants),
           0::bigint, 'authenticated without a subject sees nothing');
-SELECT set_config('request.jwt.claims', '{"sub":"' || :'b_sub' || '","role":"service_role"}', true) IS NULL AS "# forged";
+SET LOCAL request.jwt.claims = :'forged_claims';
 SELECT results_eq('SELECT id FROM mps.cards', ARRAY[:'b_card'::uuid],
                   'a service_role claim under the authenticated role does not lift RLS');
 RESET ROLE;

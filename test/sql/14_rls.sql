@@ -227,8 +227,8 @@ COMMIT;
 BEGIN;
 SET LOCAL ROLE service_role;
 SELECT set_config('request.jwt.claims', '{"role":"service_role"}', true) IS NOT NULL AS service_role;
-SELECT mps.ensure_partitions(5) > 0 AS created;
+SELECT mps.ensure_partitions(9) > 0 AS created;
 COMMIT;
-SELECT mps.ensure_partitions(5) AS nothing_more_to_create;
+SELECT mps.ensure_partitions(9) AS nothing_more_to_create;
 SELECT e.actor_via, e.actor_admin, (e.after->>'months_ahead')::int AS months_ahead
 FROM audit.event_log e WHERE e.action = 'partitions.ensure' ORDER BY e.id;
