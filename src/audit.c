@@ -7,6 +7,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -37,6 +38,9 @@ mps_audit(const MpsActor *actor, const char *action, const char *entity_type,
 {
 	Datum		v[9];
 	char		n[10] = "         ";
+
+	/* The xid before the event id: audit.seal's horizon relies on that order. */
+	(void) GetTopTransactionId();
 
 	v[0] = text_or_null(actor->via, &n[0]);
 	v[1] = BoolGetDatum(actor->is_admin);

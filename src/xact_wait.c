@@ -25,7 +25,6 @@ mps_wait_for_running_transactions(PG_FUNCTION_ARGS)
 	TransactionId *xids;
 	uint32		n = snap->xcnt;
 	uint32		i;
-	TransactionId mine = GetTopTransactionIdIfAny();
 
 	TransactionId next = XidFromFullTransactionId(ReadNextFullTransactionId());
 	TransactionId x;
@@ -51,7 +50,8 @@ mps_wait_for_running_transactions(PG_FUNCTION_ARGS)
 	for (i = 0; i < n; i++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		if (TransactionIdIsValid(xids[i]) && !TransactionIdEquals(xids[i], mine))
+		/* Never our own (sub)transactions: waiting for them would never end. */
+		if (TransactionIdIsValid(xids[i]) && !TransactionIdIsCurrentTransactionId(xids[i]))
 			XactLockTableWait(xids[i], NULL, NULL, XLTW_None);
 	}
 	PG_RETURN_INT32((int32) n);
