@@ -112,9 +112,10 @@ SET search_path = pg_catalog, pg_temp;
 
 -- Usage log (seed 000's v_usage_logs): a member sees the movements of the
 -- cards bound to them, a merchant's users see the merchant's takings, the
--- platform admin sees all. Runs with the owner's rights and filters itself,
+-- platform admin sees all. Runs with the owner's rights and filters itself (a
+-- security barrier, so no function of the caller sees rows before the filter),
 -- so merchant names show for members too.
-CREATE VIEW mps.v_usage_logs AS
+CREATE VIEW mps.v_usage_logs WITH (security_barrier) AS
 SELECT t.id AS tx_id,
        mps_internal.tx_no(t.id) AS tx_no,
        t.created_at,
