@@ -4,4 +4,4 @@
 SELECT r.tx_id
 FROM mps.recharge_card(p_card_id := (SELECT card_id FROM bench.codes WHERE id = :c),
                        p_amount := 10.00,
-                       p_idempotency_key := 'rc-' || :client_id || '-' || :n) r;
+                       p_idempotency_key := 'rc-' || :round || '-' || :client_id || '-' || :n) r;

@@ -5,4 +5,4 @@ SELECT r.tx_id
 FROM mps.merchant_refund_tx(p_merchant_code := 'BENCH',
                             p_tx_id := (SELECT tx_id FROM bench.payments WHERE n = :p),
                             p_refund_amount := 0.01,
-                            p_idempotency_key := 'rf-' || :client_id || '-' || :n) r;
+                            p_idempotency_key := 'rf-' || :round || '-' || :client_id || '-' || :n) r;

@@ -1,13 +1,15 @@
 -- write-limit: charge-limit without the bcrypt check (the limit for refunds and
 -- recharges): find the code, take 1.00 off its card, write one transaction row
 -- (an 'adjustment', so balances still equal the sum of their movements).
+-- Not checked: whether the code was used (the charge runs consume the codes
+-- this reads; a shared code is never consumed either).
 \set i random(1, :ncodes)
 WITH k AS (
   SELECT q.id, q.card_id
   FROM bench.codes b
   JOIN mps.card_qr_codes q ON q.lookup_id = split_part(b.qr, '.', 2)
   WHERE b.id = :i
-    AND q.used_at IS NULL AND q.revoked_at IS NULL AND q.expires_at > now()
+    AND q.revoked_at IS NULL AND q.expires_at > now()
 ), c AS (
   UPDATE mps.cards c SET balance = c.balance - 100, updated_at = now()
   FROM k
