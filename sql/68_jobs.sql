@@ -1,8 +1,9 @@
 -- Scheduled work. Each job is a plain function (tests call them directly);
 -- schedule_jobs() registers them all with pg_cron under mps_ names.
 
--- Live codes past their expiry are marked revoked ('expired'), which keeps the
--- live-code index small. They could not pay anyway.
+-- Live codes that expired within the last week are marked revoked
+-- ('expired'): the history then says what became of them. They could not pay
+-- anyway; the week bounds the scan (the job runs every five minutes).
 CREATE FUNCTION mps.expire_qr_codes()
 RETURNS integer
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
@@ -13,7 +14,8 @@ DECLARE
 BEGIN
   PERFORM mps_internal.require_admin('expire_qr_codes');
   UPDATE mps.card_qr_codes q SET revoked_at = now(), revoke_reason = 'expired'
-   WHERE q.used_at IS NULL AND q.revoked_at IS NULL AND q.expires_at <= now();
+   WHERE q.expires_at <= now() AND q.expires_at > now() - interval '7 days'
+     AND q.used_at IS NULL AND q.revoked_at IS NULL;
   GET DIAGNOSTICS v_n = ROW_COUNT;
   IF v_n > 0 THEN
     PERFORM mps_internal.audit('qr.expire', 'job', 'expire_qr_codes', NULL, jsonb_build_object('expired', v_n), NULL);
@@ -111,6 +113,7 @@ AS $$
     ('mps_settle_realtime', '*/5 * * * *', 'SELECT mps.run_settlements(''realtime'')'),
     ('mps_settle_t_plus_1', '7 * * * *', 'SELECT mps.run_settlements(''t_plus_1'')'),
     ('mps_settle_monthly', '37 * * * *', 'SELECT mps.run_settlements(''monthly'')'),
+    ('mps_expire_passes', '*/10 * * * *', 'SELECT mps.expire_member_passes()'),
     ('mps_audit_seal', '* * * * *', 'SELECT audit.seal()')
 $$;
 

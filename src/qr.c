@@ -177,14 +177,14 @@ typedef struct QrIssued
 
 static MpsPlan revoke_live = {
 	"UPDATE mps.card_qr_codes SET revoked_at = now(), revoke_reason = $3"
-	" WHERE card_id = $1 AND holder_member_id IS NOT DISTINCT FROM $2"
+	" WHERE card_id = $1 AND expires_at > now() AND holder_member_id IS NOT DISTINCT FROM $2"
 	" AND used_at IS NULL AND revoked_at IS NULL",
 	3, {UUIDOID, UUIDOID, TEXTOID}
 };
 
 static MpsPlan revoke_all_live = {
 	"UPDATE mps.card_qr_codes SET revoked_at = now(), revoke_reason = $2"
-	" WHERE card_id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+	" WHERE card_id = $1 AND expires_at > now() AND used_at IS NULL AND revoked_at IS NULL",
 	2, {UUIDOID, TEXTOID}
 };
 
@@ -446,15 +446,16 @@ mps_revoke_card_qr(PG_FUNCTION_ARGS)
 
 static MpsPlan shared_cards = {
 	"SELECT DISTINCT q.card_id FROM mps.card_qr_codes q JOIN mps.cards c ON c.id = q.card_id"
-	" WHERE q.holder_member_id IS NULL AND q.used_at IS NULL AND q.revoked_at IS NULL"
+	" WHERE q.expires_at > now() - interval '1 day' AND q.holder_member_id IS NULL"
+	" AND q.used_at IS NULL AND q.revoked_at IS NULL"
 	" AND c.status = 'active' AND c.card_type IN ('prepaid', 'corporate')",
 	0, {InvalidOid}
 };
 
 /*
- * Rotate the shared code of every active prepaid/corporate card that has one,
- * returning the new plain codes (for the service that displays them). Cards
- * that never had a shared code are left alone.
+ * Rotate the shared code of every active prepaid/corporate card that has one
+ * (live, or expired within the last day), returning the new plain codes (for
+ * the service that displays them). Other cards are left alone.
  */
 PG_FUNCTION_INFO_V1(mps_cron_rotate_qr_tokens);
 Datum

@@ -228,8 +228,10 @@ WHERE t.id = :'mg_tx';
 SELECT a.name AS activity, p.current_stamps, a.stamps_required
 FROM mps.member_stamp_progress p JOIN mps.stamp_activities a ON a.id = p.activity_id;
 
+\ir demo_passes.sql
+
 \echo
-\echo '== 8. Settlement of the day and the ledger check'
+\echo '== 9. Settlement of the day and the ledger check'
 \echo
 SELECT merchant_code, currency, gross_payments, refunds, net, fee, payout, payment_count, refund_count
 FROM mps.generate_settlement('COFFEE01', date_trunc('day', now()), clock_timestamp());

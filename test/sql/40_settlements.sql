@@ -166,5 +166,7 @@ SELECT count(*) AS violations FROM mps.verify_ledger();
 -- Expired QR codes are swept by the job.
 UPDATE mps.card_qr_codes SET issued_at = now() - interval '2 hours', expires_at = now() - interval '1 hour'
  WHERE card_id = :'card2' AND revoked_at IS NULL;
-SELECT mps.expire_qr_codes() AS expired;
+SELECT mps.expire_qr_codes() >= 1 AS swept;
+SELECT count(*) AS card2_codes_marked_expired FROM mps.card_qr_codes
+ WHERE card_id = :'card2' AND revoke_reason = 'expired';
 SELECT mps.expire_qr_codes() AS expired_again;
