@@ -43,7 +43,8 @@ BEGIN
   RETURN mps.merchant_charge_by_qr(p_merchant, v_code, p_amount, p_key);
 END
 $$;
--- One card's money state, to show that a failed call changed nothing.
+-- One card's money state, to show that a failed call changed nothing (live codes:
+-- not used, not revoked, not expired).
 CREATE OR REPLACE FUNCTION mt.card_state(p_card uuid) RETURNS text
 LANGUAGE sql STABLE AS $$
   SELECT format('%s balance=%s points=%s level=%s txs=%s ledger=%s live_codes=%s',
@@ -51,7 +52,7 @@ LANGUAGE sql STABLE AS $$
     (SELECT count(*) FROM mps.transactions t WHERE t.card_id = c.id),
     (SELECT count(*) FROM mps.point_ledger p WHERE p.card_id = c.id),
     (SELECT count(*) FROM mps.card_qr_codes q
-      WHERE q.card_id = c.id AND q.used_at IS NULL AND q.revoked_at IS NULL))
+      WHERE q.card_id = c.id AND q.used_at IS NULL AND q.revoked_at IS NULL AND q.expires_at > now()))
   FROM mps.cards c JOIN mps.currencies cur ON cur.code = c.currency
   LEFT JOIN mps.membership_levels l ON l.id = c.level_id
   WHERE c.id = p_card
