@@ -266,9 +266,10 @@ BEGIN
       DETAIL = format('Member %s has no binding on card %s.', v_target, p_card_id),
       HINT = 'List the card''s bindings first.';
   END IF;
-  IF NOT (v_target = v_me
-          OR v_caller IN ('platform', 'owner')
-          OR (v_caller = 'admin' AND v_old.role IN ('member', 'viewer'))) THEN
+  -- coalesce: a caller with no role on the card (NULL) has no permission.
+  IF NOT coalesce(v_target = v_me
+                  OR v_caller IN ('platform', 'owner')
+                  OR (v_caller = 'admin' AND v_old.role IN ('member', 'viewer')), false) THEN
     RAISE EXCEPTION 'permission denied: unbind_card_member' USING ERRCODE = '42501',
       DETAIL = format('The caller is %s of this card; the member is its %s.', coalesce('a ' || v_caller, 'not bound to'), v_old.role),
       HINT = 'Owners unbind anyone, card admins unbind members and viewers, everyone may leave.';
@@ -314,9 +315,10 @@ BEGIN
   PERFORM mps_internal.lock_card(p_card_id);
   v_card := mps_internal.card_or_fail(p_card_id);
   v_caller := mps_internal.my_card_role(p_card_id);
-  IF NOT (v_caller = 'platform'
-          OR (p_status IN ('active', 'frozen') AND (v_caller = 'owner'
-              OR (v_caller = 'admin' AND v_card.card_type IN ('prepaid', 'corporate'))))) THEN
+  -- coalesce: a caller with no role on the card (NULL) has no permission.
+  IF NOT coalesce(v_caller = 'platform'
+                  OR (p_status IN ('active', 'frozen') AND (v_caller = 'owner'
+                      OR (v_caller = 'admin' AND v_card.card_type IN ('prepaid', 'corporate')))), false) THEN
     RAISE EXCEPTION 'permission denied: set_card_status' USING ERRCODE = '42501',
       DETAIL = format('The caller is %s of this card.', coalesce('a ' || v_caller, 'not bound to')),
       HINT = 'Owners (and admins of shared cards) freeze and unfreeze; only the platform admin closes.';
