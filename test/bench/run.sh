@@ -335,5 +335,18 @@ if psql -X -v ON_ERROR_STOP=1 -d "$DB" -f "$HERE/mg_pricing.sql" >"$WORK/mg_pric
 else
   cat "$WORK/mg_pricing.out"; ERRORS=$((ERRORS + 1))
 fi
+
+# Settlements over 1,000,000 transactions of one merchant (own database).
+echo
+echo "== settlement (test/bench/settlement.sql)"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mps_bench_settle" >/dev/null 2>&1
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE mps_bench_settle" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d mps_bench_settle -c "CREATE EXTENSION mps CASCADE" >/dev/null
+if psql -X -v ON_ERROR_STOP=1 -d mps_bench_settle -f "$HERE/settlement.sql" >"$WORK/settlement.out" 2>&1; then
+  cat "$WORK/settlement.out"
+  { echo; echo "## Settlement"; echo; echo '```'; cat "$WORK/settlement.out"; echo '```'; } >>"$RESULTS"
+else
+  cat "$WORK/settlement.out"; ERRORS=$((ERRORS + 1))
+fi
 [ "$ERRORS" -eq 0 ] || { echo "bench: $ERRORS failure(s)" >&2; exit 1; }
 exit 0
