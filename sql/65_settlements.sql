@@ -1,5 +1,9 @@
 -- Settlements and reports, derived only from transactions rows.
 --
+-- A merchant's sales are its payments and the pass purchases paid from a card
+-- at it; its reversals are refunds and the adjustments that give a rejected
+-- pass purchase back (platform adjustments carry no merchant).
+--
 -- A settlement covers a half-open period [start, end) of one merchant, one row
 -- per currency. Payments are counted in the period in which they were made,
 -- refunds in the period in which the refund was made, whatever the period of
@@ -101,13 +105,13 @@ BEGIN
 
   WITH sums AS (
     SELECT t.currency,
-           coalesce(sum(t.final_amount) FILTER (WHERE t.kind = 'payment'), 0) AS gross,
-           coalesce(sum(t.final_amount) FILTER (WHERE t.kind = 'refund'), 0) AS refunds,
-           count(*) FILTER (WHERE t.kind = 'payment') AS payments,
-           count(*) FILTER (WHERE t.kind = 'refund') AS refund_count
+           coalesce(sum(t.final_amount) FILTER (WHERE t.kind IN ('payment', 'pass_purchase')), 0) AS gross,
+           coalesce(sum(t.final_amount) FILTER (WHERE t.kind IN ('refund', 'adjustment')), 0) AS refunds,
+           count(*) FILTER (WHERE t.kind IN ('payment', 'pass_purchase')) AS payments,
+           count(*) FILTER (WHERE t.kind IN ('refund', 'adjustment')) AS refund_count
     FROM mps.transactions t
     WHERE t.merchant_id = p_merchant.id AND t.created_at >= p_start AND t.created_at < p_end
-      AND t.kind IN ('payment', 'refund')
+      AND t.kind IN ('payment', 'pass_purchase', 'refund', 'adjustment')
     GROUP BY t.currency
   ), rows AS (
     SELECT * FROM sums
@@ -251,17 +255,17 @@ BEGIN
   END IF;
   RETURN QUERY
   SELECT (t.created_at AT TIME ZONE v_merchant.timezone)::date, c.card_type, t.currency,
-         mps_internal.to_major(coalesce(sum(t.final_amount) FILTER (WHERE t.kind = 'payment'), 0)::bigint, cur.exponent),
-         count(*) FILTER (WHERE t.kind = 'payment'),
-         mps_internal.to_major(coalesce(sum(t.final_amount) FILTER (WHERE t.kind = 'refund'), 0)::bigint, cur.exponent),
-         count(*) FILTER (WHERE t.kind = 'refund'),
-         mps_internal.to_major((coalesce(sum(t.final_amount) FILTER (WHERE t.kind = 'payment'), 0)
-                                - coalesce(sum(t.final_amount) FILTER (WHERE t.kind = 'refund'), 0))::bigint, cur.exponent)
+         mps_internal.to_major(coalesce(sum(t.final_amount) FILTER (WHERE t.kind IN ('payment', 'pass_purchase')), 0)::bigint, cur.exponent),
+         count(*) FILTER (WHERE t.kind IN ('payment', 'pass_purchase')),
+         mps_internal.to_major(coalesce(sum(t.final_amount) FILTER (WHERE t.kind IN ('refund', 'adjustment')), 0)::bigint, cur.exponent),
+         count(*) FILTER (WHERE t.kind IN ('refund', 'adjustment')),
+         mps_internal.to_major((coalesce(sum(t.final_amount) FILTER (WHERE t.kind IN ('payment', 'pass_purchase')), 0)
+                                - coalesce(sum(t.final_amount) FILTER (WHERE t.kind IN ('refund', 'adjustment')), 0))::bigint, cur.exponent)
   FROM mps.transactions t
   JOIN mps.cards c ON c.id = t.card_id
   JOIN mps.currencies cur ON cur.code = t.currency
   WHERE t.merchant_id = v_merchant.id
-    AND t.kind IN ('payment', 'refund')
+    AND t.kind IN ('payment', 'pass_purchase', 'refund', 'adjustment')
     AND t.created_at >= (p_from::timestamp AT TIME ZONE v_merchant.timezone)
     AND t.created_at < ((p_to + 1)::timestamp AT TIME ZONE v_merchant.timezone)
   GROUP BY 1, 2, 3, cur.exponent

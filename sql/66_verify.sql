@@ -61,8 +61,8 @@ BEGIN
                 s.gross_payments, s.refunds, coalesce(x.gross, 0), coalesce(x.refunds, 0))
   FROM mps.settlements s
   LEFT JOIN LATERAL (
-    SELECT sum(t.final_amount) FILTER (WHERE t.kind = 'payment') AS gross,
-           sum(t.final_amount) FILTER (WHERE t.kind = 'refund') AS refunds
+    SELECT sum(t.final_amount) FILTER (WHERE t.kind IN ('payment', 'pass_purchase')) AS gross,
+           sum(t.final_amount) FILTER (WHERE t.kind IN ('refund', 'adjustment')) AS refunds
     FROM mps.transactions t
     WHERE t.merchant_id = s.merchant_id AND t.currency = s.currency
       AND t.created_at >= s.period_start AND t.created_at < s.period_end) x ON true
