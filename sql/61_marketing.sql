@@ -569,3 +569,86 @@ CREATE FUNCTION mps_internal.mg_line_final(p_group_id integer, p_product_id text
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'mps_mg_line_final'
 LANGUAGE C STABLE;
+
+-- Updates: names and the active flag. A rule's or activity's values are
+-- changed by deleting it and creating the new one, so every charge's details
+-- keep naming the rule that priced them.
+CREATE FUNCTION mps.update_marketing_group(p_code text, p_name text DEFAULT NULL,
+                                           p_description text DEFAULT NULL, p_is_active boolean DEFAULT NULL)
+RETURNS mps.marketing_groups
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_old mps.marketing_groups;
+  v_new mps.marketing_groups;
+BEGIN
+  PERFORM mps_internal.require_admin('update_marketing_group');
+  PERFORM mps_internal.require_marketing();
+  v_old := mps_internal.group_by_code(p_code);
+  IF p_name IS NOT NULL AND (btrim(p_name) = '' OR length(p_name) > 200) THEN
+    RAISE EXCEPTION 'invalid marketing group' USING ERRCODE = 'MP004',
+      DETAIL = format('p_name = %L.', p_name), HINT = 'Use a name of 1-200 characters.';
+  END IF;
+  UPDATE mps.marketing_groups g SET name = coalesce(btrim(p_name), g.name),
+         description = coalesce(p_description, g.description), is_active = coalesce(p_is_active, g.is_active),
+         updated_at = now()
+   WHERE g.id = v_old.id RETURNING * INTO v_new;
+  PERFORM mps_internal.audit('mg.update', 'marketing_group', v_new.id::text, to_jsonb(v_old), to_jsonb(v_new), NULL);
+  RETURN v_new;
+END
+$$;
+
+CREATE FUNCTION mps.set_mg_rule_active(p_rule_id integer, p_is_active boolean)
+RETURNS mps.mg_discount_rules
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v mps.mg_discount_rules;
+BEGIN
+  PERFORM mps_internal.require_admin('set_mg_rule_active');
+  PERFORM mps_internal.require_marketing();
+  SELECT * INTO v FROM mps.mg_discount_rules r WHERE r.id = p_rule_id AND r.deleted_at IS NULL FOR UPDATE;
+  IF NOT FOUND OR p_is_active IS NULL THEN
+    RAISE EXCEPTION 'rule not found' USING ERRCODE = 'MP112',
+      DETAIL = format('No rule %s (or p_is_active missing).', p_rule_id), HINT = 'Check the rule id.';
+  END IF;
+  IF p_is_active AND NOT v.is_active AND v.adjustment_type = 'PERCENTAGE'
+     AND (SELECT count(*) FROM mps.mg_discount_rules r WHERE r.marketing_group_id = v.marketing_group_id
+            AND r.adjustment_type = 'PERCENTAGE' AND r.is_active AND r.deleted_at IS NULL) >= 6 THEN
+    RAISE EXCEPTION 'too many percentage rules' USING ERRCODE = 'MP008',
+      DETAIL = 'The group already has 6 active percentage rules.',
+      HINT = 'Deactivate one first (prices stay exact up to 6 stacked percentages).';
+  END IF;
+  UPDATE mps.mg_discount_rules r SET is_active = p_is_active, updated_at = now() WHERE r.id = v.id RETURNING * INTO v;
+  PERFORM mps_internal.audit('mg.rule.active', 'mg_rule', v.id::text, NULL, jsonb_build_object('is_active', p_is_active), NULL);
+  RETURN v;
+END
+$$;
+
+CREATE FUNCTION mps.set_stamp_activity_active(p_activity_id integer, p_is_active boolean)
+RETURNS mps.stamp_activities
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v mps.stamp_activities;
+BEGIN
+  PERFORM mps_internal.require_admin('set_stamp_activity_active');
+  PERFORM mps_internal.require_marketing();
+  UPDATE mps.stamp_activities a SET is_active = p_is_active, updated_at = now()
+   WHERE a.id = p_activity_id AND a.deleted_at IS NULL AND p_is_active IS NOT NULL RETURNING * INTO v;
+  IF v.id IS NULL THEN
+    RAISE EXCEPTION 'stamp activity not found' USING ERRCODE = 'MP112',
+      DETAIL = format('No stamp activity %s (or p_is_active missing).', p_activity_id), HINT = 'Check the activity id.';
+  END IF;
+  PERFORM mps_internal.audit('mg.stamp_activity.active', 'stamp_activity', v.id::text, NULL,
+    jsonb_build_object('is_active', p_is_active), NULL);
+  RETURN v;
+END
+$$;
+
+GRANT EXECUTE ON FUNCTION mps.update_marketing_group(text, text, text, boolean),
+  mps.set_mg_rule_active(integer, boolean), mps.set_stamp_activity_active(integer, boolean)
+  TO mps_admin, mps_merchant_api;

@@ -232,6 +232,19 @@ SELECT pg_temp.err($$SELECT * FROM mps.search_members('stella')$$);
 SELECT pg_temp.err($$SELECT * FROM mps.list_marketing_groups()$$);
 ROLLBACK;
 
+-- Updates: deactivating a rule stops it pricing; reactivating respects the six-percentage cap.
+SELECT id AS stack_tea_rule FROM mps.mg_discount_rules WHERE receipt_name = 'Tea -5%' \gset
+SELECT is_active FROM mps.set_mg_rule_active(:stack_tea_rule, false);
+SELECT * FROM pg_temp.lines(mps.price_order(:'m_stack', '[{"product_id":"MILKTEA","category_id":"TEA","quantity":2,"unit_price":18.00}]'));
+SELECT is_active FROM mps.set_mg_rule_active(:stack_tea_rule, true);
+SELECT pg_temp.err($$SELECT * FROM mps.set_mg_rule_active(999999, true)$$);
+SELECT name, is_active FROM mps.update_marketing_group('STACK', p_name := 'Stacked rules (renamed)');
+SELECT is_active FROM mps.update_marketing_group('FIXED', p_is_active := false);
+SELECT * FROM pg_temp.lines(mps.price_order(:'m_fixed', '[{"product_id":"COOKIE","category_id":"SNACK","quantity":3,"unit_price":1.50}]'));
+SELECT pg_temp.err($$SELECT * FROM mps.update_marketing_group('NOPE', p_name := 'x')$$);
+SELECT is_active FROM mps.set_stamp_activity_active(:act_cookie, false);
+SELECT pg_temp.err($$SELECT * FROM mps.set_stamp_activity_active(999999, false)$$);
+
 -- Soft delete: the group stops pricing and its members leave it.
 SELECT mps.delete_marketing_group('SINGLE');
 SELECT * FROM pg_temp.lines(mps.price_order(:'m_single', '[{"product_id":"MILKTEA","category_id":"TEA","quantity":2,"unit_price":18.00}]'));
