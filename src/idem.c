@@ -57,15 +57,28 @@ mps_reqhash_final(MpsRequestHash *h)
 	h->ctx = NULL;
 }
 
+/*
+ * 1..max_len characters (UTF-8 code points, not bytes), no control
+ * characters, and not only spaces.
+ */
 static bool
 printable(const char *s, int max_len)
 {
-	int			n = 0;
+	int			chars = 0;
+	bool		visible = false;
 
-	for (; *s; s++, n++)
-		if ((unsigned char) *s < 0x20 || *s == 0x7f)
+	for (; *s; s++)
+	{
+		unsigned char c = (unsigned char) *s;
+
+		if (c < 0x20 || c == 0x7f)
 			return false;
-	return n >= 1 && n <= max_len;
+		if ((c & 0xC0) != 0x80)
+			chars++;			/* not a UTF-8 continuation byte */
+		if (c != ' ')
+			visible = true;
+	}
+	return visible && chars >= 1 && chars <= max_len;
 }
 
 void
@@ -75,7 +88,7 @@ mps_idem_check_key(const char *key)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_IDEMPOTENCY_KEY_INVALID),
 				 errmsg("invalid idempotency key"),
-				 errdetail("p_idempotency_key is %s.", key == NULL ? "missing" : "empty, too long or has control characters"),
+				 errdetail("p_idempotency_key is %s.", key == NULL ? "missing" : "blank, longer than 200 characters or has control characters"),
 				 errhint("Pass a unique key of 1 to 200 printable characters per movement (e.g. a UUID), and the same key when retrying it.")));
 }
 
@@ -86,7 +99,7 @@ mps_order_check(const char *order_no)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_PARAMETER_INVALID),
 				 errmsg("invalid order number"),
-				 errdetail("p_order_no is empty, longer than 64 characters or has control characters."),
+				 errdetail("p_order_no is blank, longer than 64 characters or has control characters."),
 				 errhint("Pass the merchant's own order number (1 to 64 printable characters), or leave it out.")));
 }
 

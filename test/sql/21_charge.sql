@@ -330,3 +330,8 @@ SELECT * FROM mt.invariants(:'t0');
 \o /dev/null
 SELECT mps.set_membership_levels(:'default_ladder');
 \o
+-- ===== keys count characters, not bytes; blank keys are refused =====
+SELECT card_id AS key_card FROM mps.create_member_profile(p_name := 'Key Tester') \gset
+SELECT mt.try(format($$SELECT * FROM mps.recharge_card(%L, 1, '   ')$$, :'key_card')) AS blank_key;
+SELECT mt.try(format($$SELECT * FROM mps.recharge_card(%L, 1, %L)$$, :'key_card', repeat('键', 200))) AS key_200_chinese_chars;
+SELECT mt.try(format($$SELECT * FROM mps.recharge_card(%L, 1, %L)$$, :'key_card', repeat('键', 201))) AS key_201_chinese_chars;
