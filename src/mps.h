@@ -15,5 +15,7 @@ extern bool mps_marketing_enabled;
 
 /* First key of the two-int advisory locks MPS takes (ASCII "MPS1"). */
 #define MPS_LOCK_NS_CARD	0x4D505331
+/* ... and of the per-member stamp lock ("MPS2"). */
+#define MPS_LOCK_NS_STAMPS	0x4D505332
 
 #endif

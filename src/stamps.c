@@ -13,13 +13,16 @@
  */
 #include "postgres.h"
 
+#include "access/hash.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 #include "utils/timestamp.h"
 
 #include "errors.h"
+#include "mps.h"
 #include "pricing.h"
 #include "spi_util.h"
 #include "stamps.h"
@@ -112,6 +115,20 @@ line_matches(const Activity *a, char kind, const MpsLine *line)
 	return false;
 }
 
+/*
+ * All of one member's stamp work runs under one advisory lock, taken after
+ * the card lock: two charges on two cards of the member then never lock
+ * their progress rows in opposite orders (no deadlock).
+ */
+static void
+member_stamp_lock(const pg_uuid_t *member)
+{
+	uint32		key = DatumGetUInt32(hash_any(member->data, UUID_LEN));
+
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum(MPS_LOCK_NS_STAMPS), Int32GetDatum((int32) key));
+}
+
 static MpsPlan lock_progress = {
 	"INSERT INTO mps.member_stamp_progress (member_id, activity_id) VALUES ($1, $2)"
 	" ON CONFLICT (member_id, activity_id) DO UPDATE SET member_id = excluded.member_id"
@@ -143,6 +160,8 @@ static void
 progress_lock(const pg_uuid_t *member, int32 activity, Progress *p)
 {
 	Datum		v[2];
+
+	member_stamp_lock(member);
 
 	v[0] = UUIDPGetDatum((pg_uuid_t *) member);
 	v[1] = Int32GetDatum(activity);
