@@ -235,6 +235,17 @@ SELECT t.try($$SELECT * FROM mps.get_my_profile()$$);
 SELECT t.try($$SELECT * FROM mps.issue_card('prepaid')$$);
 COMMIT;
 
+-- Fail closed: a refused attempt that cannot be recorded (here the log table
+-- refuses the row, as a broken log would) fails with MP214, not MP211.
+ALTER TABLE mps.card_binding_attempts ADD CONSTRAINT test_log_broken CHECK (outcome = 'ok') NOT VALID;
+SELECT card_id AS locked_gift FROM mps.issue_card('prepaid', p_binding_password := 'gift-card-pass-2') \gset
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT t.as_user('c0000000-0000-0000-0000-000000000003');
+SELECT t.try(format($$SELECT mps.claim_card_ownership(%L, 'not-the-password')$$, :'locked_gift'));
+ROLLBACK;
+ALTER TABLE mps.card_binding_attempts DROP CONSTRAINT test_log_broken;
+
 -- Audit trail and ledger.
 SELECT action, count(*) FROM audit.event_log
  WHERE id > :audit_start AND action IN ('card.issue', 'card.bind', 'card.unbind', 'card.claim_owner', 'card.status',
