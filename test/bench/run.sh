@@ -348,5 +348,18 @@ if psql -X -v ON_ERROR_STOP=1 -d mps_bench_settle -f "$HERE/settlement.sql" >"$W
 else
   cat "$WORK/settlement.out"; ERRORS=$((ERRORS + 1))
 fi
+
+# Member search over 1,000,000 members (own database).
+echo
+echo "== member search (test/bench/member_search.sql)"
+psql -X -q -d postgres -c "DROP DATABASE IF EXISTS mps_bench_search" >/dev/null 2>&1
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE mps_bench_search" >/dev/null
+psql -X -q -v ON_ERROR_STOP=1 -d mps_bench_search -c "CREATE EXTENSION mps CASCADE" >/dev/null
+if psql -X -v ON_ERROR_STOP=1 -d mps_bench_search -f "$HERE/member_search.sql" >"$WORK/member_search.out" 2>&1; then
+  cat "$WORK/member_search.out"
+  { echo; echo "## Member search"; echo; echo '```'; cat "$WORK/member_search.out"; echo '```'; } >>"$RESULTS"
+else
+  cat "$WORK/member_search.out"; ERRORS=$((ERRORS + 1))
+fi
 [ "$ERRORS" -eq 0 ] || { echo "bench: $ERRORS failure(s)" >&2; exit 1; }
 exit 0
