@@ -245,6 +245,11 @@ SELECT pg_temp.err($$SELECT * FROM mps.update_marketing_group('NOPE', p_name := 
 SELECT is_active FROM mps.set_stamp_activity_active(:act_cookie, false);
 SELECT pg_temp.err($$SELECT * FROM mps.set_stamp_activity_active(999999, false)$$);
 
+-- A superuser editing a configuration table by hand is audited too (row trigger).
+UPDATE mps.mg_discount_rules SET receipt_name = 'Edited by hand' WHERE id = :stack_tea_rule;
+SELECT action, before->>'receipt_name' AS before, after->>'receipt_name' AS after
+  FROM audit.event_log WHERE action = 'config.mg_discount_rules.update' ORDER BY id DESC LIMIT 1;
+
 -- Soft delete: the group stops pricing and its members leave it.
 SELECT mps.delete_marketing_group('SINGLE');
 SELECT * FROM pg_temp.lines(mps.price_order(:'m_single', '[{"product_id":"MILKTEA","category_id":"TEA","quantity":2,"unit_price":18.00}]'));

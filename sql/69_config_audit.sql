@@ -1,0 +1,34 @@
+-- Row-level audit of the configuration tables (DESIGN §6): every insert,
+-- update and delete of a configuration row is an event, whoever made it —
+-- an RPC (which also writes its own, meaningful event) or a superuser editing
+-- the table by hand. Movement tables are audited by the C core instead.
+
+CREATE FUNCTION audit.config_change() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_old jsonb := CASE WHEN TG_OP <> 'INSERT' THEN to_jsonb(OLD) END;
+  v_new jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
+  v_row jsonb := coalesce(v_new, v_old);
+BEGIN
+  PERFORM mps_internal.audit('config.' || TG_TABLE_NAME || '.' || lower(TG_OP), TG_TABLE_NAME,
+    coalesce(v_row->>'id', v_row->>'code', v_row->>'merchant_id' || '/' || (v_row->>'user_id'),
+             v_row->>'activity_id'),
+    v_old, v_new, NULL);
+  RETURN NULL;
+END
+$$;
+
+DO $triggers$
+DECLARE
+  t text;
+BEGIN
+  FOREACH t IN ARRAY ARRAY['currencies', 'membership_levels', 'merchants', 'merchant_users',
+    'categories', 'products', 'marketing_groups', 'mg_discount_rules', 'stamp_activities',
+    'stamp_targets', 'pass_plans', 'print_templates'] LOOP
+    EXECUTE format('CREATE TRIGGER config_audit AFTER INSERT OR UPDATE OR DELETE ON mps.%I '
+                   'FOR EACH ROW EXECUTE FUNCTION audit.config_change()', t);
+  END LOOP;
+END
+$triggers$;
