@@ -286,6 +286,23 @@ BEGIN
 END
 $$;
 
+-- A group keeps at most 6 active percentage rules: pricing stays exact in
+-- 128 bits (src/pricing.c, MPS_MAX_PCT_RULES_PER_GROUP).
+CREATE FUNCTION mps_internal.check_percentage_room(p_group_id integer) RETURNS void
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF (SELECT count(*) FROM mps.mg_discount_rules r WHERE r.marketing_group_id = p_group_id
+        AND r.adjustment_type = 'PERCENTAGE' AND r.is_active AND r.deleted_at IS NULL) >= 6 THEN
+    RAISE EXCEPTION 'too many percentage rules' USING ERRCODE = 'MP008',
+      DETAIL = format('Group %s already has 6 active percentage rules.',
+                      (SELECT g.code FROM mps.marketing_groups g WHERE g.id = p_group_id)),
+      HINT = 'Combine rules, or deactivate one first (prices stay exact up to 6 stacked percentages).';
+  END IF;
+END
+$$;
+
 -- A discount rule: PERCENTAGE p_value in (0, 100] with at most two decimals,
 -- or FIXED_AMOUNT p_value per unit in p_currency's precision.
 CREATE FUNCTION mps.create_mg_rule(p_group_code text, p_name text, p_receipt_name text,
@@ -324,12 +341,7 @@ BEGIN
         DETAIL = format('p_value = %s.', p_value), HINT = 'Pass a percentage in (0, 100] with at most two decimals.';
     END IF;
     v_bp := (p_value * 100)::integer;
-    IF (SELECT count(*) FROM mps.mg_discount_rules r WHERE r.marketing_group_id = v_group.id
-          AND r.adjustment_type = 'PERCENTAGE' AND r.is_active AND r.deleted_at IS NULL) >= 6 THEN
-      RAISE EXCEPTION 'too many percentage rules' USING ERRCODE = 'MP008',
-        DETAIL = format('Group %s already has 6 active percentage rules.', p_group_code),
-        HINT = 'Combine rules, or deactivate one first (prices stay exact up to 6 stacked percentages).';
-    END IF;
+    PERFORM mps_internal.check_percentage_room(v_group.id);
   ELSIF p_adjustment_type = 'FIXED_AMOUNT' THEN
     v_currency := mps_internal.check_currency(p_currency);
     v_amount := mps_internal.to_minor(p_value, v_currency, 'p_value');
@@ -614,12 +626,8 @@ BEGIN
     RAISE EXCEPTION 'rule not found' USING ERRCODE = 'MP112',
       DETAIL = format('No rule %s (or p_is_active missing).', p_rule_id), HINT = 'Check the rule id.';
   END IF;
-  IF p_is_active AND NOT v.is_active AND v.adjustment_type = 'PERCENTAGE'
-     AND (SELECT count(*) FROM mps.mg_discount_rules r WHERE r.marketing_group_id = v.marketing_group_id
-            AND r.adjustment_type = 'PERCENTAGE' AND r.is_active AND r.deleted_at IS NULL) >= 6 THEN
-    RAISE EXCEPTION 'too many percentage rules' USING ERRCODE = 'MP008',
-      DETAIL = 'The group already has 6 active percentage rules.',
-      HINT = 'Deactivate one first (prices stay exact up to 6 stacked percentages).';
+  IF p_is_active AND NOT v.is_active AND v.adjustment_type = 'PERCENTAGE' THEN
+    PERFORM mps_internal.check_percentage_room(v.marketing_group_id);
   END IF;
   UPDATE mps.mg_discount_rules r SET is_active = p_is_active, updated_at = now() WHERE r.id = v.id RETURNING * INTO v;
   PERFORM mps_internal.audit('mg.rule.active', 'mg_rule', v.id::text, NULL, jsonb_build_object('is_active', p_is_active), NULL);

@@ -799,6 +799,20 @@ BEGIN
 END
 $$;
 
+-- A free-text reason or note of a status change: at most 500 characters.
+CREATE FUNCTION mps_internal.check_note(p_text text, p_param text) RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF length(p_text) > 500 THEN
+    RAISE EXCEPTION '% is too long', CASE p_param WHEN 'p_note' THEN 'review note' ELSE 'reason' END
+      USING ERRCODE = 'MP004',
+      DETAIL = format('%s has %s characters.', p_param, length(p_text)), HINT = 'Keep it under 500 characters.';
+  END IF;
+END
+$$;
+
 -- ---- review and status (platform admin) ------------------------------------------
 -- Approving a pending purchase (seed 002's topup order review). The pass
 -- becomes active once nothing of it is pending and it is not on hold.
@@ -817,10 +831,7 @@ BEGIN
     RAISE EXCEPTION 'purchase id is required' USING ERRCODE = 'MP003',
       DETAIL = 'p_order_id is missing.', HINT = 'Pass the order_id of the pending purchase.';
   END IF;
-  IF length(p_note) > 500 THEN
-    RAISE EXCEPTION 'review note is too long' USING ERRCODE = 'MP004',
-      DETAIL = format('p_note has %s characters.', length(p_note)), HINT = 'Keep it under 500 characters.';
-  END IF;
+  PERFORM mps_internal.check_note(p_note, 'p_note');
   SELECT * INTO v_order FROM mps.pass_topup_orders o WHERE o.id = p_order_id;
   IF NOT FOUND THEN
     RAISE EXCEPTION 'pass purchase not found' USING ERRCODE = 'MP817',
@@ -855,10 +866,7 @@ DECLARE
   v mps.member_passes;
 BEGIN
   PERFORM mps_internal.require_admin('suspend_member_pass');
-  IF length(p_reason) > 500 THEN
-    RAISE EXCEPTION 'reason is too long' USING ERRCODE = 'MP004',
-      DETAIL = format('p_reason has %s characters.', length(p_reason)), HINT = 'Keep it under 500 characters.';
-  END IF;
+  PERFORM mps_internal.check_note(p_reason, 'p_reason');
   v := mps_internal.lock_member_pass(p_pass_id);
   PERFORM mps_internal.require_live_pass(v, 'suspending it');
   IF v.on_hold THEN
@@ -912,10 +920,7 @@ DECLARE
   v mps.member_passes;
 BEGIN
   PERFORM mps_internal.require_admin('revoke_member_pass');
-  IF length(p_reason) > 500 THEN
-    RAISE EXCEPTION 'reason is too long' USING ERRCODE = 'MP004',
-      DETAIL = format('p_reason has %s characters.', length(p_reason)), HINT = 'Keep it under 500 characters.';
-  END IF;
+  PERFORM mps_internal.check_note(p_reason, 'p_reason');
   v := mps_internal.lock_member_pass(p_pass_id);
   PERFORM mps_internal.require_live_pass(v, 'revoking it');
   IF EXISTS (SELECT 1 FROM mps.pass_topup_orders o WHERE o.pass_id = v.id AND o.review_state = 'pending') THEN
