@@ -138,9 +138,12 @@ CREATE TABLE mps.card_qr_codes (
   CHECK (expires_at > issued_at)
 );
 -- The indexes leave out used_at and revoked_at on purpose: consuming or
--- revoking a code then changes no indexed column and stays a HOT update. One
--- live code per (card, holder) is kept by rotate_card_qr, under the card lock.
-ALTER TABLE mps.card_qr_codes SET (fillfactor = 85);
+-- revoking a code then changes no indexed column and stays a HOT update. A
+-- code is updated about once in its life (used, revoked or expired), so half
+-- of each page is kept free: that one update always finds room on its own
+-- page, even before old versions are pruned. One live code per (card,
+-- holder) is kept by rotate_card_qr, under the card lock.
+ALTER TABLE mps.card_qr_codes SET (fillfactor = 50);
 CREATE INDEX card_qr_codes_card_idx ON mps.card_qr_codes (card_id, expires_at);
 CREATE INDEX card_qr_codes_expiry_idx ON mps.card_qr_codes (expires_at);
 

@@ -1,12 +1,22 @@
 /*
- * bcrypt.c — the one place MPS calls libxcrypt: QR secrets and card binding
+ * bcrypt.c — the one place MPS runs bcrypt: QR secrets and card binding
  * passwords are stored only as bcrypt hashes made and checked here.
+ *
+ * Hashes are made by libxcrypt ("$2b$"). A QR secret, checked on every
+ * charge, is verified by pgcrypto's crypt() instead, which the benchmark
+ * measures about 8 % faster than libxcrypt's crypt_r at the same cost.
+ * pgcrypto knows the prefix "$2a$" but not "$2b$"; the two compute the same
+ * hash for any secret of ASCII characters shorter than 72 bytes, which every
+ * QR secret is (22 base64url characters), so the stored "$2b$" hash is
+ * checked under "$2a$". Binding passwords, chosen by people, stay on libxcrypt.
  */
 #include "postgres.h"
 
 #include <crypt.h>
 
+#include "fmgr.h"
 #include "port.h"
+#include "utils/builtins.h"
 
 #include "bcrypt.h"
 
@@ -49,5 +59,36 @@ mps_bcrypt_matches(const char *secret, const char *hash)
 	for (i = 0; i < len; i++)
 		diff |= (unsigned char) (out[i] ^ hash[i]);
 	pfree(cd);
+	return diff == 0;
+}
+
+/* pgcrypto's crypt(text, text), found once per backend. */
+static PGFunction pgcrypto_crypt = NULL;
+
+bool
+mps_bcrypt_matches_token(const char *secret, const char *hash)
+{
+	size_t		len = strlen(hash);
+	char	   *as_2a;
+	char	   *out;
+	unsigned char diff = 0;
+	size_t		i;
+
+	if (len != 60 || strncmp(hash, "$2b$", 4) != 0 || strlen(secret) >= 72)
+		return mps_bcrypt_matches(secret, hash);
+	for (i = 0; secret[i]; i++)
+		if ((unsigned char) secret[i] >= 0x80)
+			return mps_bcrypt_matches(secret, hash);
+	if (pgcrypto_crypt == NULL)
+		pgcrypto_crypt = load_external_function("$libdir/pgcrypto", "pg_crypt", true, NULL);
+	as_2a = pstrdup(hash);
+	as_2a[2] = 'a';
+	out = TextDatumGetCString(DirectFunctionCall2(pgcrypto_crypt,
+												  CStringGetTextDatum(secret),
+												  CStringGetTextDatum(as_2a)));
+	if (strlen(out) != len)
+		return false;
+	for (i = 0; i < len; i++)
+		diff |= (unsigned char) (out[i] ^ as_2a[i]);
 	return diff == 0;
 }

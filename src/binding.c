@@ -259,14 +259,13 @@ mps_adjust_card_balance(PG_FUNCTION_ARGS)
 	m.raw_amount = delta < 0 ? -delta : delta;
 	m.final_amount = m.raw_amount;
 	m.reason = reason;
-	mps_movement_apply(&actor, &card, &m);
+	mps_movement_prepare(&card, &m);
 	mps_json_start(&after);
-	mps_json_str(&after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
+	mps_json_str(&after, "card_id", mps_uuid_to_cstring(card_id));
 	mps_json_int(&after, "amount", delta);
 	mps_json_int(&after, "balance_after", m.balance_after);
 	mps_json_str(&after, "reason", reason);
-	mps_audit(&actor, "tx.adjustment", "card", mps_uuid_to_cstring(card_id), NULL,
-			  mps_json_finish(&after), NULL);
+	mps_movement_write(&actor, &card, &m, "tx.adjustment", mps_json_finish(&after));
 	mps_spi_finish();
 	PG_RETURN_INT64(m.balance_after);
 }

@@ -25,15 +25,28 @@
 #include "mps.h"
 #include "spi_util.h"
 
-#define CARD_COLUMNS \
+#define CARD_SELECT \
 	"SELECT c.card_type::text, c.status::text, c.currency::text, cur.exponent, cur.max_amount," \
 	" cur.max_balance, c.balance, c.points, c.fixed_discount_bp, c.expires_at," \
-	" l.id, l.code, l.discount_bp, l.earn_rate_bp, l.min_points, l.max_points" \
+	" l.id, l.code, l.discount_bp, l.earn_rate_bp, l.min_points, l.max_points"
+#define CARD_FROM \
 	" FROM mps.cards c JOIN mps.currencies cur ON cur.code = c.currency" \
-	" LEFT JOIN mps.membership_levels l ON l.id = c.level_id WHERE c.id = $1"
+	" LEFT JOIN mps.membership_levels l ON l.id = c.level_id"
 
-static MpsPlan card_for_update = {CARD_COLUMNS " FOR UPDATE OF c", 1, {UUIDOID}};
-static MpsPlan card_peek = {CARD_COLUMNS, 1, {UUIDOID}};
+static MpsPlan card_for_update = {CARD_SELECT CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
+static MpsPlan card_peek = {CARD_SELECT CARD_FROM " WHERE c.id = $1", 1, {UUIDOID}};
+
+/*
+ * A payment's one read under the lock: the card, the paying member's binding
+ * role, and the state of the code it pays with, all as committed now.
+ */
+static MpsPlan card_for_payment = {
+	CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL" CARD_FROM
+	" LEFT JOIN mps.card_bindings b ON b.card_id = c.id AND b.member_id = $2"
+	" LEFT JOIN mps.card_qr_codes q ON q.id = $3"
+	" WHERE c.id = $1 FOR UPDATE OF c",
+	3, {UUIDOID, UUIDOID, INT8OID}
+};
 
 static void
 copy_cstr(char *dst, size_t size, const char *src)
@@ -87,18 +100,47 @@ card_not_found(const pg_uuid_t *card_id)
 			 errhint("Check the card id.")));
 }
 
-void
-mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card)
+static void
+lock_card(const pg_uuid_t *card_id)
 {
-	Datum		v[1];
 	uint32		key = DatumGetUInt32(hash_any(card_id->data, UUID_LEN));
 
 	DirectFunctionCall2(pg_advisory_xact_lock_int4,
 						Int32GetDatum(MPS_LOCK_NS_CARD), Int32GetDatum((int32) key));
+}
+
+void
+mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card)
+{
+	Datum		v[1];
+
+	lock_card(card_id);
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
 	if (mps_exec(&card_for_update, v, NULL, false, 1) == 0)
 		card_not_found(card_id);
 	read_card(card_id, card);
+}
+
+void
+mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int64 qr_id,
+						  MpsCard *card, char **payer_role, bool *code_used, bool *code_revoked)
+{
+	Datum		v[3];
+	char		n[4] = "   ";
+
+	lock_card(card_id);
+	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	if (payer)
+		v[1] = UUIDPGetDatum((pg_uuid_t *) payer);
+	else
+		n[1] = 'n';
+	v[2] = Int64GetDatum(qr_id);
+	if (mps_exec(&card_for_payment, v, n, false, 1) == 0)
+		card_not_found(card_id);
+	read_card(card_id, card);
+	*payer_role = mps_col_text(0, 17);
+	*code_used = mps_col_bool(0, 18, false);
+	*code_revoked = mps_col_bool(0, 19, false);
 }
 
 bool
@@ -241,37 +283,43 @@ mps_movement_init(MpsMovement *m, const char *kind)
 	mps_uuid7(m->created_at, &m->tx_id);
 }
 
-static MpsPlan update_card = {
-	"UPDATE mps.cards SET balance = $2, points = $3, level_id = $4, updated_at = now() WHERE id = $1",
-	4, {UUIDOID, INT8OID, INT8OID, INT4OID}
-};
-
-static MpsPlan insert_tx = {
-	"INSERT INTO mps.transactions (id, created_at, card_id, kind, status, currency, amount,"
+/*
+ * A movement is one statement: the card row, the transaction, the ledger row
+ * when points move, the consumption of a single-use code and the audit event.
+ * One executor run instead of five keeps the time under the card lock short.
+ * The audit event's entity is the transaction: its id is time-ordered, so
+ * the event index grows at its right edge like the transactions' own.
+ */
+static MpsPlan write_movement = {
+	"WITH c AS (UPDATE mps.cards SET balance = $12, points = $13, level_id = $15, updated_at = now()"
+	" WHERE id = $3 RETURNING id),"
+	" t AS (INSERT INTO mps.transactions (id, created_at, card_id, kind, status, currency, amount,"
 	" raw_amount, discount_amount, final_amount, points_delta, balance_after, points_after,"
 	" level_before, level_after, merchant_id, member_id, actor_user_id, original_tx_id,"
 	" qr_code_id, idempotency_key, order_no, reason, tag, details)"
-	" VALUES ($1, $2, $3, $4::mps.tx_kind, $5::mps.tx_status, $6, $7, $8, $9, $10, $11, $12, $13,"
-	" $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25::jsonb)",
-	25, {UUIDOID, TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
+	" SELECT $1, $2, $3, $4::mps.tx_kind, $5::mps.tx_status, $6, $7, $8, $9, $10, $11, $12, $13,"
+	" $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25::jsonb FROM c),"
+	" l AS (INSERT INTO mps.point_ledger (created_at, card_id, tx_id, delta, points_after, reason)"
+	" SELECT $2, $3, $1, $11, $13, $26 FROM c WHERE $11 <> 0),"
+	" q AS (UPDATE mps.card_qr_codes q SET used_at = now(), used_tx_id = $1 FROM c"
+	" WHERE $27 AND q.id = $20 AND q.used_at IS NULL AND q.revoked_at IS NULL RETURNING 1),"
+	" a AS (INSERT INTO audit.event_log (actor_via, actor_admin, actor_user_id, action, entity_type,"
+	" entity_id, after, idempotency_key)"
+	" SELECT $28, $29, $18, $30, 'transaction', $1::text, $31::jsonb, $21 FROM c)"
+	" SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM q)",
+	31, {UUIDOID, TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID,
 		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID,
 		INT4OID, INT4OID, UUIDOID, UUIDOID, UUIDOID, UUIDOID,
-	INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
-};
-
-static MpsPlan insert_ledger = {
-	"INSERT INTO mps.point_ledger (created_at, card_id, tx_id, delta, points_after, reason)"
-	" VALUES ($1, $2, $3, $4, $5, $6)",
-	6, {TIMESTAMPTZOID, UUIDOID, UUIDOID, INT8OID, INT8OID, TEXTOID}
+		INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, BOOLOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID}
 };
 
 #define SET_TEXT(i, s) do { if (s) v[i] = CStringGetTextDatum(s); else n[i] = 'n'; } while (0)
+#define SET_UUID(i, has, u) do { if (has) v[i] = UUIDPGetDatum((pg_uuid_t *) (u)); else n[i] = 'n'; } while (0)
 
 void
-mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m)
+mps_movement_prepare(MpsCard *card, MpsMovement *m)
 {
-	Datum		v[25];
-	char		n[26];
 	int64		new_balance;
 	int64		new_points;
 
@@ -292,18 +340,21 @@ mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m)
 		memset(&m->level_after, 0, sizeof(m->level_after));
 	m->balance_after = new_balance;
 	m->points_after = new_points;
+}
+
+bool
+mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
+				   const char *audit_action, const char *audit_after)
+{
+	Datum		v[31];
+	char		n[32];
+	bool		consumed;
+
+	/* The xid before the audit event's id: audit.seal's horizon relies on that order. */
+	(void) GetTopTransactionId();
 
 	memset(n, ' ', sizeof(n));
-	v[0] = UUIDPGetDatum(&card->id);
-	v[1] = Int64GetDatum(new_balance);
-	v[2] = Int64GetDatum(new_points);
-	if (m->level_after.valid)
-		v[3] = Int32GetDatum(m->level_after.id);
-	else
-		n[3] = 'n';
-	mps_exec(&update_card, v, n, false, 0);
-
-	memset(n, ' ', sizeof(n));
+	n[31] = '\0';
 	v[0] = UUIDPGetDatum(&m->tx_id);
 	v[1] = TimestampTzGetDatum(m->created_at);
 	v[2] = UUIDPGetDatum(&card->id);
@@ -315,8 +366,8 @@ mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m)
 	v[8] = Int64GetDatum(m->discount_amount);
 	v[9] = Int64GetDatum(m->final_amount);
 	v[10] = Int64GetDatum(m->points_delta);
-	v[11] = Int64GetDatum(new_balance);
-	v[12] = Int64GetDatum(new_points);
+	v[11] = Int64GetDatum(m->balance_after);
+	v[12] = Int64GetDatum(m->points_after);
 	if (m->level_before.valid)
 		v[13] = Int32GetDatum(m->level_before.id);
 	else
@@ -325,22 +376,10 @@ mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m)
 		v[14] = Int32GetDatum(m->level_after.id);
 	else
 		n[14] = 'n';
-	if (m->has_merchant)
-		v[15] = UUIDPGetDatum(&m->merchant_id);
-	else
-		n[15] = 'n';
-	if (m->has_member)
-		v[16] = UUIDPGetDatum(&m->member_id);
-	else
-		n[16] = 'n';
-	if (actor->has_user)
-		v[17] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
-	else
-		n[17] = 'n';
-	if (m->has_original)
-		v[18] = UUIDPGetDatum(&m->original_tx_id);
-	else
-		n[18] = 'n';
+	SET_UUID(15, m->has_merchant, &m->merchant_id);
+	SET_UUID(16, m->has_member, &m->member_id);
+	SET_UUID(17, actor->has_user, &actor->user_id);
+	SET_UUID(18, m->has_original, &m->original_tx_id);
 	if (m->qr_code_id)
 		v[19] = Int64GetDatum(m->qr_code_id);
 	else
@@ -350,21 +389,19 @@ mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m)
 	SET_TEXT(22, m->reason);
 	SET_TEXT(23, m->tag_json);
 	SET_TEXT(24, m->details_json);
-	mps_exec(&insert_tx, v, n, false, 0);
+	v[25] = CStringGetTextDatum(m->ledger_reason ? m->ledger_reason : m->kind);
+	v[26] = BoolGetDatum(m->consume_code && m->qr_code_id != 0);
+	SET_TEXT(27, actor->via);
+	v[28] = BoolGetDatum(actor->is_admin);
+	v[29] = CStringGetTextDatum(audit_action);
+	SET_TEXT(30, audit_after);
+	mps_exec(&write_movement, v, n, false, 1);
+	if (mps_col_int64(0, 1, 0) != 1)
+		elog(ERROR, "mps: card %s vanished under its lock", mps_uuid_to_cstring(&card->id));
+	consumed = mps_col_int64(0, 2, 0) == 1;
 
-	if (m->points_delta != 0)
-	{
-		memset(n, ' ', sizeof(n));
-		v[0] = TimestampTzGetDatum(m->created_at);
-		v[1] = UUIDPGetDatum(&card->id);
-		v[2] = UUIDPGetDatum(&m->tx_id);
-		v[3] = Int64GetDatum(m->points_delta);
-		v[4] = Int64GetDatum(new_points);
-		v[5] = CStringGetTextDatum(m->ledger_reason ? m->ledger_reason : m->kind);
-		mps_exec(&insert_ledger, v, n, false, 0);
-	}
-
-	card->balance = new_balance;
-	card->points = new_points;
+	card->balance = m->balance_after;
+	card->points = m->points_after;
 	card->level = m->level_after;
+	return consumed || !m->consume_code || m->qr_code_id == 0;
 }

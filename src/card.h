@@ -42,6 +42,15 @@ typedef struct MpsCard
 /* Advisory lock on the card, then its row FOR UPDATE; raises MP201 when missing. */
 extern void mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card);
 
+/*
+ * The lock for a payment by code: also the paying member's binding role on
+ * the card (NULL when none or no payer) and whether the code is used or
+ * revoked, read in the same statement.
+ */
+extern void mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int64 qr_id,
+									  MpsCard *card, char **payer_role, bool *code_used,
+									  bool *code_revoked);
+
 /* Read without locking (for checks made before the lock); false when missing. */
 extern bool mps_card_peek(const pg_uuid_t *card_id, MpsCard *card);
 
@@ -82,13 +91,14 @@ typedef struct MpsMovement
 	bool		has_original;
 	pg_uuid_t	original_tx_id;
 	int64		qr_code_id;		/* 0: none */
+	bool		consume_code;	/* the movement uses up that single-use code */
 	const char *idempotency_key;
 	const char *order_no;
 	const char *reason;
 	const char *tag_json;
 	const char *details_json;
 	const char *ledger_reason;
-	/* filled in by mps_movement_apply */
+	/* filled in by mps_movement_prepare */
 	int64		balance_after;
 	int64		points_after;
 	MpsLevel	level_before;
@@ -99,9 +109,19 @@ typedef struct MpsMovement
 extern void mps_movement_init(MpsMovement *m, const char *kind);
 
 /*
- * Apply to the locked card: new balance (never negative), points, level;
- * updates the card row and writes the transaction and ledger rows.
+ * On the locked card: the new balance (never negative), points and level,
+ * into m. Nothing is written yet, so the caller can describe the outcome.
  */
-extern void mps_movement_apply(const MpsActor *actor, MpsCard *card, MpsMovement *m);
+extern void mps_movement_prepare(MpsCard *card, MpsMovement *m);
+
+/*
+ * Write the prepared movement in one statement: card row, transaction row,
+ * ledger row when points move, the code's consumption when asked, and the
+ * audit event (audit_action on entity "transaction", after = audit_after).
+ * Returns false when the code to consume was no longer live (the caller
+ * raises its error, which undoes the rest).
+ */
+extern bool mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
+							   const char *audit_action, const char *audit_after);
 
 #endif

@@ -6,9 +6,11 @@
  *   1. caller, merchant, amount, key checks (no writes);
  *   2. claim the idempotency key (a retry replays the first result here);
  *   3. find the code and run its one bcrypt check — before any lock;
- *   4. lock the card; re-check the code and the holder's binding;
+ *   4. lock the card and read it, the holder's binding and the code's state
+ *      in one statement;
  *   5. price (card discount), balance check, points and level;
- *   6. write: card row, transaction, ledger, code consumption, audit.
+ *   6. write card row, transaction, ledger, code consumption and audit event
+ *      in one statement (mps_movement_write).
  */
 #include "postgres.h"
 
@@ -38,13 +40,10 @@
 
 /* A member's code pays only while that member is still bound to the card (not as viewer). */
 static void
-require_holder_bound(const MpsQr *qr)
+require_holder_bound(const MpsQr *qr, const char *role)
 {
-	const char *role;
-
 	if (!qr->has_holder)
 		return;
-	role = mps_card_binding_role(&qr->card_id, &qr->holder_member_id);
 	if (role == NULL || strcmp(role, "viewer") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_NOT_BOUND),
@@ -136,6 +135,9 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	MpsTxView	view;
 	StringInfoData audit_after;
 
+	char	   *holder_role;
+	bool		code_used;
+	bool		code_revoked;
 	MpsRedemption redemption;
 	pg_uuid_t	payer;
 	bool		has_payer = false;
@@ -212,8 +214,9 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	/* 3. The code and its bcrypt check, before any lock. */
 	mps_qr_verify(qr_plain, &qr);
 
-	/* 4. The card, locked. */
-	mps_card_lock_and_load(&qr.card_id, &card);
+	/* 4. The card, locked, with the holder's binding and the code as they are now. */
+	mps_card_lock_for_payment(&qr.card_id, qr.has_holder ? &qr.holder_member_id : NULL, qr.id,
+							  &card, &holder_role, &code_used, &code_revoked);
 	mps_card_require_usable(&card);
 	if (strcmp(card.currency, merchant.currency) != 0)
 		ereport(ERROR,
@@ -222,8 +225,8 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 				 errdetail("The card holds %s; merchant %s charges in %s.",
 						   card.currency, merchant.code, merchant.currency),
 				 errhint("Pay with a card in %s.", merchant.currency)));
-	require_holder_bound(&qr);
-	mps_qr_consume(&qr, &m.tx_id);
+	require_holder_bound(&qr, holder_role);
+	mps_qr_require_live(&qr, code_used, code_revoked);
 
 	/* 5. Price, balance, points. */
 	m.raw_amount = raw;
@@ -281,6 +284,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	m.has_member = qr.has_holder;
 	m.member_id = qr.holder_member_id;
 	m.qr_code_id = qr.id;
+	m.consume_code = qr.single_use;
 	m.idempotency_key = key;
 	m.order_no = order_no;
 	m.tag_json = tag;
@@ -298,9 +302,9 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 		appendStringInfo(&details, ", \"stamps\": %s}", stamps.data);
 		m.details_json = details.data;
 	}
-	mps_movement_apply(&actor, &card, &m);
+	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
-	mps_json_str(&audit_after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
+	mps_json_str(&audit_after, "card_id", mps_uuid_to_cstring(&card.id));
 	mps_json_str(&audit_after, "merchant", merchant.code);
 	mps_json_int(&audit_after, "final_amount", m.final_amount);
 	mps_json_int(&audit_after, "balance_after", m.balance_after);
@@ -308,8 +312,9 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	mps_json_str(&audit_after, "level_after", m.level_after.valid ? m.level_after.code : NULL);
 	if (redeem)
 		mps_json_int(&audit_after, "redeemed_activity", redeem);
-	mps_audit(&actor, redeem ? "tx.redeem_stamp" : "tx.charge", "card", mps_uuid_to_cstring(&card.id), NULL,
-			  mps_json_finish(&audit_after), key);
+	if (!mps_movement_write(&actor, &card, &m, redeem ? "tx.redeem_stamp" : "tx.charge",
+							mps_json_finish(&audit_after)))
+		mps_qr_raise_taken(&qr);
 
 	old = MemoryContextSwitchTo(fn_cxt);
 	mps_txview_from(&card, &m, &view);

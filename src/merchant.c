@@ -10,17 +10,21 @@
 #include "merchant.h"
 #include "spi_util.h"
 
+/* The merchant and whether the calling user ($2, NULL for none) is one of its users. */
 static MpsPlan merchant_by_code = {
-	"SELECT m.id, m.code, m.status::text, m.currency::text, c.exponent, c.max_amount"
+	"SELECT m.id, m.code, m.status::text, m.currency::text, c.exponent, c.max_amount,"
+	" EXISTS (SELECT 1 FROM mps.merchant_users u WHERE u.merchant_id = m.id AND u.user_id = $2)"
 	" FROM mps.merchants m JOIN mps.currencies c ON c.code = m.currency"
 	" WHERE m.code = upper(btrim($1))",
-	1, {TEXTOID}
+	2, {TEXTOID, UUIDOID}
 };
 
 void
 mps_merchant_for_call(const MpsActor *actor, const char *code, const char *action, MpsMerchant *m)
 {
-	Datum		v[1];
+	Datum		v[2];
+	char		n[3] = "  ";
+	bool		is_user;
 
 	memset(m, 0, sizeof(*m));
 	if (code == NULL)
@@ -30,7 +34,11 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 				 errdetail("p_merchant_code is missing."),
 				 errhint("Pass the merchant's code, e.g. SHOP001.")));
 	v[0] = CStringGetTextDatum(code);
-	if (mps_exec(&merchant_by_code, v, NULL, false, 1) == 0)
+	if (actor->has_user)
+		v[1] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
+	else
+		n[1] = 'n';
+	if (mps_exec(&merchant_by_code, v, n, false, 1) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_MERCHANT_UNKNOWN),
 				 errmsg("unknown merchant"),
@@ -42,9 +50,10 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 	strlcpy(m->currency, mps_col_text(0, 4), sizeof(m->currency));
 	m->exponent = mps_col_int32(0, 5, 2);
 	m->max_amount = mps_col_int64(0, 6, 0);
+	is_user = mps_col_bool(0, 7, false);
 
 	/* Who may act for it comes before what state it is in. */
-	if (!actor->is_admin && !mps_actor_is_merchant_user(actor, &m->id, false))
+	if (!actor->is_admin && !is_user)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: %s for merchant %s", action, m->code),

@@ -461,7 +461,14 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 		mps_json_str(&buf, "pass_id", mps_uuid_to_cstring(&pass.id));
 		mps_json_str(&buf, "plan", plan.code);
 		m.details_json = mps_json_finish(&buf);
-		mps_movement_apply(&actor, &card, &m);
+		mps_movement_prepare(&card, &m);
+		mps_json_start(&buf);
+		mps_json_str(&buf, "card_id", mps_uuid_to_cstring(&card.id));
+		mps_json_str(&buf, "merchant", merchant.code);
+		mps_json_str(&buf, "pass_order_id", mps_uuid_to_cstring(&order_id));
+		mps_json_int(&buf, "final_amount", card_amount);
+		mps_json_int(&buf, "balance_after", m.balance_after);
+		mps_movement_write(&actor, &card, &m, "tx.pass_purchase", mps_json_finish(&buf));
 	}
 
 	memset(n, ' ', sizeof(n));
@@ -518,17 +525,6 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 	mps_json_raw(&buf, "payments", pay.json);
 	mps_audit(&actor, "pass.purchase", "member_pass", mps_uuid_to_cstring(&pass.id), NULL,
 			  mps_json_finish(&buf), key);
-	if (card_amount > 0)
-	{
-		mps_json_start(&buf);
-		mps_json_str(&buf, "tx_id", mps_uuid_to_cstring(&m.tx_id));
-		mps_json_str(&buf, "merchant", merchant.code);
-		mps_json_str(&buf, "pass_order_id", mps_uuid_to_cstring(&order_id));
-		mps_json_int(&buf, "final_amount", card_amount);
-		mps_json_int(&buf, "balance_after", m.balance_after);
-		mps_audit(&actor, "tx.pass_purchase", "card", mps_uuid_to_cstring(&card.id), NULL,
-				  mps_json_finish(&buf), key);
-	}
 
 	result = pass_result_row(&purchase_result, &order_id);
 	mps_spi_finish();

@@ -171,7 +171,13 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 		v[0] = UUIDPGetDatum(&purchase_tx);
 		v[1] = TimestampTzGetDatum(purchase_at);
 		mps_exec(&mark_purchase_refunded, v, NULL, false, 0);
-		mps_movement_apply(&actor, &card, &m);
+		mps_movement_prepare(&card, &m);
+		mps_json_start(&buf);
+		mps_json_str(&buf, "card_id", mps_uuid_to_cstring(&card.id));
+		mps_json_str(&buf, "original_tx_id", mps_uuid_to_cstring(&purchase_tx));
+		mps_json_int(&buf, "amount", card_amount);
+		mps_json_int(&buf, "balance_after", m.balance_after);
+		mps_movement_write(&actor, &card, &m, "tx.pass_purchase_refund", mps_json_finish(&buf));
 		v[4] = UUIDPGetDatum(&m.tx_id);
 		v[5] = TimestampTzGetDatum(m.created_at);
 	}
@@ -206,16 +212,6 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 		mps_json_str(&before, "status", pass_status);
 		mps_audit(&actor, "pass.purchase.reject", "member_pass", mps_uuid_to_cstring(&pass_id),
 				  mps_json_finish(&before), mps_json_finish(&buf), NULL);
-	}
-	if (card_amount > 0)
-	{
-		mps_json_start(&buf);
-		mps_json_str(&buf, "tx_id", mps_uuid_to_cstring(&m.tx_id));
-		mps_json_str(&buf, "original_tx_id", mps_uuid_to_cstring(&purchase_tx));
-		mps_json_int(&buf, "amount", card_amount);
-		mps_json_int(&buf, "balance_after", m.balance_after);
-		mps_audit(&actor, "tx.pass_purchase_refund", "card", mps_uuid_to_cstring(&card.id), NULL,
-				  mps_json_finish(&buf), NULL);
 	}
 
 	result = pass_result_row(&order_view, order_id);

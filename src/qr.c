@@ -105,7 +105,7 @@ mps_qr_verify(const char *plain, MpsQr *qr)
 	hash = mps_col_text(0, 5);
 	qr->expires_at = mps_col_timestamptz(0, 6, 0);
 	/* The secret first: a code's state is told only to whoever holds it. */
-	if (!mps_bcrypt_matches(secret, hash))
+	if (!mps_bcrypt_matches_token(secret, hash))
 		qr_invalid("No such payment code.");
 	if (mps_col_bool(0, 8, false))
 		ereport(ERROR,
@@ -139,6 +139,35 @@ static MpsPlan qr_state = {
 };
 
 void
+mps_qr_require_live(const MpsQr *qr, bool used, bool revoked)
+{
+	if (revoked)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_REVOKED),
+				 errmsg("QR code has been revoked"),
+				 errdetail("The code was replaced or revoked while the charge ran."),
+				 errhint("Ask the member to show the current code.")));
+	if (used && qr->single_use)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_USED),
+				 errmsg("QR code has already been used"),
+				 errdetail("Another charge used this code first."),
+				 errhint("Ask the member to show a fresh code.")));
+}
+
+void
+mps_qr_raise_taken(const MpsQr *qr)
+{
+	Datum		v[1];
+
+	v[0] = Int64GetDatum(qr->id);
+	if (mps_exec(&qr_state, v, NULL, false, 1) == 0)
+		elog(ERROR, "mps: QR code %lld vanished", (long long) qr->id);
+	mps_qr_require_live(qr, mps_col_bool(0, 1, false), mps_col_bool(0, 2, false));
+	elog(ERROR, "mps: QR code %lld is live but could not be consumed", (long long) qr->id);
+}
+
+void
 mps_qr_consume(const MpsQr *qr, const pg_uuid_t *tx_id)
 {
 	Datum		v[2];
@@ -150,18 +179,7 @@ mps_qr_consume(const MpsQr *qr, const pg_uuid_t *tx_id)
 	/* Shared code, or a single-use code that someone else consumed or revoked meanwhile. */
 	if (mps_exec(&qr_state, v, NULL, false, 1) == 0)
 		elog(ERROR, "mps: QR code %lld vanished", (long long) qr->id);
-	if (mps_col_bool(0, 2, false))
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_QR_REVOKED),
-				 errmsg("QR code has been revoked"),
-				 errdetail("The code was replaced or revoked while the charge ran."),
-				 errhint("Ask the member to show the current code.")));
-	if (qr->single_use)
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_QR_USED),
-				 errmsg("QR code has already been used"),
-				 errdetail("Another charge used this code first."),
-				 errhint("Ask the member to show a fresh code.")));
+	mps_qr_require_live(qr, mps_col_bool(0, 1, false) || qr->single_use, mps_col_bool(0, 2, false));
 }
 
 /* ---- issuing ---- */

@@ -39,4 +39,10 @@ extern void mps_qr_verify(const char *plain, MpsQr *qr);
  */
 extern void mps_qr_consume(const MpsQr *qr, const pg_uuid_t *tx_id);
 
+/* Raise MP303/MP304 when the code, as read under the card lock, is revoked or used up. */
+extern void mps_qr_require_live(const MpsQr *qr, bool used, bool revoked);
+
+/* After a consumption found the code taken: raise the error its state calls for. */
+extern void mps_qr_raise_taken(const MpsQr *qr) pg_attribute_noreturn();
+
 #endif

@@ -182,15 +182,13 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	m.idempotency_key = key;
 	m.reason = method;
 	m.tag_json = tag;
-	mps_movement_apply(&actor, &card, &m);
-
+	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
-	mps_json_str(&audit_after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
+	mps_json_str(&audit_after, "card_id", mps_uuid_to_cstring(card_id));
 	mps_json_int(&audit_after, "amount", amount);
 	mps_json_int(&audit_after, "balance_after", m.balance_after);
 	mps_json_str(&audit_after, "payment_method", method);
-	mps_audit(&actor, "tx.recharge", "card", mps_uuid_to_cstring(card_id), NULL,
-			  mps_json_finish(&audit_after), key);
+	mps_movement_write(&actor, &card, &m, "tx.recharge", mps_json_finish(&audit_after));
 
 	old = MemoryContextSwitchTo(fn_cxt);
 	mps_txview_from(&card, &m, &view);

@@ -275,13 +275,9 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	v[2] = Int64GetDatum(new_refunded);
 	v[3] = CStringGetTextDatum(new_refunded == orig_final ? "refunded" : "partially_refunded");
 	mps_exec(&update_original, v, NULL, false, 0);
-	mps_movement_apply(&actor, &card, &m);
-	/* A full refund takes back the stamps the charge earned and its redemption. */
-	if (new_refunded == orig_final)
-		mps_stamps_reverse(orig_id, &m.tx_id);
-
+	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
-	mps_json_str(&audit_after, "tx_id", mps_uuid_to_cstring(&m.tx_id));
+	mps_json_str(&audit_after, "card_id", mps_uuid_to_cstring(&card.id));
 	mps_json_str(&audit_after, "original_tx_id", mps_uuid_to_cstring(orig_id));
 	mps_json_str(&audit_after, "merchant", merchant.code);
 	mps_json_int(&audit_after, "amount", amount);
@@ -289,8 +285,10 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	mps_json_int(&audit_after, "balance_after", m.balance_after);
 	mps_json_int(&audit_after, "points_delta", m.points_delta);
 	mps_json_str(&audit_after, "reason", reason);
-	mps_audit(&actor, "tx.refund", "card", mps_uuid_to_cstring(&card.id), NULL,
-			  mps_json_finish(&audit_after), key);
+	mps_movement_write(&actor, &card, &m, "tx.refund", mps_json_finish(&audit_after));
+	/* A full refund takes back the stamps the charge earned and its redemption. */
+	if (new_refunded == orig_final)
+		mps_stamps_reverse(orig_id, &m.tx_id);
 
 	old = MemoryContextSwitchTo(fn_cxt);
 	mps_txview_from(&card, &m, &view);

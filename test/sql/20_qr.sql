@@ -341,7 +341,8 @@ FROM mps.transactions WHERE card_id = :'corp_card' AND kind = 'payment';
 
 -- ===== audit and invariants =====
 SELECT action, count(*) AS events FROM audit.event_log
-WHERE entity_id IN (:'alice_card', :'bob_card', :'pp_card', :'corp_card') AND action LIKE ANY (ARRAY['qr.%', 'tx.%'])
+WHERE coalesce(after->>'card_id', entity_id) IN (:'alice_card', :'bob_card', :'pp_card', :'corp_card')
+  AND action LIKE ANY (ARRAY['qr.%', 'tx.%'])
 GROUP BY action ORDER BY action;
 SELECT * FROM mt.invariants(:'t0');
 \o /dev/null

@@ -66,8 +66,8 @@ FROM mps.transactions t WHERE t.id = :'ch1_tx';
 SELECT delta, points_after, reason, tx_id = :'ch1_tx' AS of_the_charge FROM mps.point_ledger WHERE card_id = :'alice_card';
 SELECT action, entity_type, actor_via, actor_user_id = :'op_sub' AS by_operator, idempotency_key,
        after->>'merchant' AS merchant, after->>'final_amount' AS final_minor, after->>'balance_after' AS balance_minor,
-       after->>'points_delta' AS points, after->>'level_after' AS level_after, after->>'tx_id' = :'ch1_tx' AS tx
-FROM audit.event_log WHERE action = 'tx.charge' AND entity_id = :'alice_card';
+       after->>'points_delta' AS points, after->>'level_after' AS level_after, entity_id = :'ch1_tx' AS tx
+FROM audit.event_log WHERE action = 'tx.charge' AND after->>'card_id' = :'alice_card';
 SELECT mt.card_state(:'alice_card') AS alice;
 
 -- ===== idempotent retries: the same key and parameters give back the first result =====
@@ -109,7 +109,7 @@ SELECT mt.try(format('SELECT mps.merchant_charge_by_qr(%L, %L, 100.00, %L, %L, %
 COMMIT;
 -- none of the retries moved money: one payment, one recharge more
 SELECT mt.card_state(:'alice_card') AS alice;
-SELECT count(*) AS charge_events FROM audit.event_log WHERE action = 'tx.charge' AND entity_id = :'alice_card';
+SELECT count(*) AS charge_events FROM audit.event_log WHERE action = 'tx.charge' AND after->>'card_id' = :'alice_card';
 
 -- ===== keys: required, 1 to 200 printable characters; scoped per merchant =====
 SELECT qr_plain AS code2 FROM mps.rotate_card_qr(:'alice_card') \gset
@@ -324,7 +324,7 @@ SELECT mt.card_state(:'alice_card') AS alice;
 
 -- ===== audit and invariants =====
 SELECT action, count(*) AS events FROM audit.event_log
-WHERE entity_id IN (:'alice_card', :'bob_card', :'jay_card') AND action LIKE 'tx.%'
+WHERE after->>'card_id' IN (:'alice_card', :'bob_card', :'jay_card') AND action LIKE 'tx.%'
 GROUP BY action ORDER BY action;
 SELECT * FROM mt.invariants(:'t0');
 \o /dev/null

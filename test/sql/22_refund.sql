@@ -204,9 +204,9 @@ SELECT mt.card_state(:'bob_card') AS bob;
 SELECT after->>'amount' AS amount_minor, after->>'refunded_total' AS refunded_total_minor,
        after->>'points_delta' AS points_delta, after->>'reason' AS reason, idempotency_key,
        actor_user_id = :'op_sub' AS by_operator, after->>'original_tx_id' = :'pay1' AS of_pay1
-FROM audit.event_log WHERE action = 'tx.refund' AND entity_id = :'alice_card' ORDER BY id;
+FROM audit.event_log WHERE action = 'tx.refund' AND after->>'card_id' = :'alice_card' ORDER BY id;
 SELECT action, count(*) AS events FROM audit.event_log
-WHERE entity_id IN (:'alice_card', :'bob_card') AND action LIKE 'tx.%'
+WHERE after->>'card_id' IN (:'alice_card', :'bob_card') AND action LIKE 'tx.%'
 GROUP BY action ORDER BY action;
 SELECT * FROM mt.invariants(:'t0');
 \o /dev/null

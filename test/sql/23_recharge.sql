@@ -44,8 +44,8 @@ SELECT kind, status, amount, raw_amount, final_amount, points_delta, balance_aft
 FROM mps.transactions WHERE id = :'rc1';
 SELECT action, actor_via, actor_user_id = :'alice_sub' AS by_alice, idempotency_key,
        after->>'amount' AS amount_minor, after->>'balance_after' AS balance_minor,
-       after->>'payment_method' AS payment_method, after->>'tx_id' = :'rc1' AS tx
-FROM audit.event_log WHERE action = 'tx.recharge' AND entity_id = :'alice_card';
+       after->>'payment_method' AS payment_method, entity_id = :'rc1' AS tx
+FROM audit.event_log WHERE action = 'tx.recharge' AND after->>'card_id' = :'alice_card';
 
 -- ===== retries: the same key and parameters give back the first result, even after the card moved =====
 SELECT balance_after FROM mps.recharge_card(:'alice_card', 1.00, 'rc-admin-1');
@@ -188,8 +188,8 @@ COMMIT;
 SELECT mt.card_state(:'bob_card') AS bob;
 
 -- ===== audit and invariants =====
-SELECT count(*) AS recharge_events, count(DISTINCT after->>'tx_id') AS distinct_txs
-FROM audit.event_log WHERE action = 'tx.recharge' AND entity_id = :'jpy_card';
+SELECT count(*) AS recharge_events, count(DISTINCT entity_id) AS distinct_txs
+FROM audit.event_log WHERE action = 'tx.recharge' AND after->>'card_id' = :'jpy_card';
 SELECT * FROM mt.invariants(:'t0');
 \o /dev/null
 SELECT mps.set_membership_levels(:'default_ladder');

@@ -103,5 +103,5 @@ FROM mt.admin_charge(:'lee_card', 'L24SHOP', 10.00, 'l24-new-ladder-2');
 
 -- ===== audit and invariants =====
 SELECT after->>'level_after' AS level_after, count(*) AS charges FROM audit.event_log
-WHERE action = 'tx.charge' AND entity_id = :'lee_card' GROUP BY 1 ORDER BY 1;
+WHERE action = 'tx.charge' AND after->>'card_id' = :'lee_card' GROUP BY 1 ORDER BY 1;
 SELECT * FROM mt.invariants(:'t0');

@@ -175,7 +175,7 @@ WHERE l.outcome <> 'ok' AND EXISTS (SELECT 1 FROM mps.transactions t
                                     WHERE t.idempotency_key = l.key AND t.card_id IN (SELECT card_id FROM i25_cards));
 -- every movement of the churned cards is audited once, with its kind
 SELECT t.kind, count(*) AS movements, count(e.id) AS audit_events FROM mps.transactions t
-LEFT JOIN audit.event_log e ON e.after->>'tx_id' = t.id::text
+LEFT JOIN audit.event_log e ON e.entity_type = 'transaction' AND e.entity_id = t.id::text
   AND e.action = CASE t.kind WHEN 'payment' THEN 'tx.charge' WHEN 'refund' THEN 'tx.refund' ELSE 'tx.recharge' END
 WHERE t.card_id IN (SELECT card_id FROM i25_cards) GROUP BY t.kind ORDER BY t.kind;
 SELECT count(*) AS codes_issued, count(*) FILTER (WHERE used_at IS NOT NULL) AS codes_used,
