@@ -12,7 +12,8 @@
 
 /*
  * A statement with its parameter types; the plan is prepared on first use and
- * kept for the life of the backend (plancache revalidates it after DDL).
+ * kept for the life of the backend (plancache revalidates it after DDL). It
+ * always runs as a generic plan.
  */
 typedef struct MpsPlan
 {

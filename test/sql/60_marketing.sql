@@ -214,7 +214,7 @@ RESET mps.marketing_enabled;
 
 -- Member search by phone, card number or name.
 SELECT name, marketing_group FROM mps.search_members('stella');
-SELECT name FROM mps.search_members('0333');
+SELECT name FROM mps.search_members('0333444');
 SELECT name FROM mps.search_members((SELECT substr(card_no, 5, 8) FROM mps.cards WHERE id = :'c_single'));
 SELECT pg_temp.err($$SELECT * FROM mps.search_members('ab')$$);
 SELECT pg_temp.err($$SELECT * FROM mps.search_members('abc', 0)$$);
