@@ -25,23 +25,15 @@
 #include "mps.h"
 #include "spi_util.h"
 
-#define CARD_SELECT \
-	"SELECT c.card_type::text, c.status::text, c.currency::text, cur.exponent, cur.max_amount," \
-	" cur.max_balance, c.balance, c.points, c.fixed_discount_bp, c.expires_at," \
-	" l.id, l.code, l.discount_bp, l.earn_rate_bp, l.min_points, l.max_points"
-#define CARD_FROM \
-	" FROM mps.cards c JOIN mps.currencies cur ON cur.code = c.currency" \
-	" LEFT JOIN mps.membership_levels l ON l.id = c.level_id"
-
-static MpsPlan card_for_update = {CARD_SELECT CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
-static MpsPlan card_peek = {CARD_SELECT CARD_FROM " WHERE c.id = $1", 1, {UUIDOID}};
+static MpsPlan card_for_update = {MPS_CARD_SELECT MPS_CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
+static MpsPlan card_peek = {MPS_CARD_SELECT MPS_CARD_FROM " WHERE c.id = $1", 1, {UUIDOID}};
 
 /*
  * A payment's one read under the lock: the card, the paying member's binding
  * role, and the state of the code it pays with, all as committed now.
  */
 static MpsPlan card_for_payment = {
-	CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL" CARD_FROM
+	MPS_CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL" MPS_CARD_FROM
 	" LEFT JOIN mps.card_bindings b ON b.card_id = c.id AND b.member_id = $2"
 	" LEFT JOIN mps.card_qr_codes q ON q.id = $3"
 	" WHERE c.id = $1 FOR UPDATE OF c",
@@ -71,8 +63,8 @@ read_level(uint64 row, int col, MpsLevel *level)
 	level->max_points = mps_col_int64(row, col + 5, 0);
 }
 
-static void
-read_card(const pg_uuid_t *card_id, MpsCard *card)
+void
+mps_card_read_row(const pg_uuid_t *card_id, MpsCard *card)
 {
 	memset(card, 0, sizeof(*card));
 	card->id = *card_id;
@@ -90,8 +82,8 @@ read_card(const pg_uuid_t *card_id, MpsCard *card)
 	read_level(0, 11, &card->level);
 }
 
-static void
-card_not_found(const pg_uuid_t *card_id)
+void
+mps_card_not_found(const pg_uuid_t *card_id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_MPS_CARD_NOT_FOUND),
@@ -100,8 +92,8 @@ card_not_found(const pg_uuid_t *card_id)
 			 errhint("Check the card id.")));
 }
 
-static void
-lock_card(const pg_uuid_t *card_id)
+void
+mps_card_lock(const pg_uuid_t *card_id)
 {
 	uint32		key = DatumGetUInt32(hash_any(card_id->data, UUID_LEN));
 
@@ -114,11 +106,11 @@ mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card)
 {
 	Datum		v[1];
 
-	lock_card(card_id);
+	mps_card_lock(card_id);
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
 	if (mps_exec(&card_for_update, v, NULL, false, 1) == 0)
-		card_not_found(card_id);
-	read_card(card_id, card);
+		mps_card_not_found(card_id);
+	mps_card_read_row(card_id, card);
 }
 
 void
@@ -128,7 +120,7 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 	Datum		v[3];
 	char		n[4] = "   ";
 
-	lock_card(card_id);
+	mps_card_lock(card_id);
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
 	if (payer)
 		v[1] = UUIDPGetDatum((pg_uuid_t *) payer);
@@ -136,8 +128,8 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 		n[1] = 'n';
 	v[2] = Int64GetDatum(qr_id);
 	if (mps_exec(&card_for_payment, v, n, false, 1) == 0)
-		card_not_found(card_id);
-	read_card(card_id, card);
+		mps_card_not_found(card_id);
+	mps_card_read_row(card_id, card);
 	*payer_role = mps_col_text(0, 17);
 	*code_used = mps_col_bool(0, 18, false);
 	*code_revoked = mps_col_bool(0, 19, false);
@@ -151,7 +143,7 @@ mps_card_peek(const pg_uuid_t *card_id, MpsCard *card)
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
 	if (mps_exec(&card_peek, v, NULL, false, 1) == 0)
 		return false;
-	read_card(card_id, card);
+	mps_card_read_row(card_id, card);
 	return true;
 }
 

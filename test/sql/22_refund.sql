@@ -25,12 +25,22 @@ SELECT tx_id AS recharge_tx, balance_after FROM mps.recharge_card(:'alice_card',
 SELECT balance_after FROM mps.recharge_card(:'bob_card', 100, 'r22-topup-bob');
 -- a payment of 199.00 at BRONZE earns 199 points: SILVER (100..199)
 SELECT qr_plain AS code1 FROM mps.rotate_card_qr(:'alice_card') \gset
+SELECT 'mps.cards'::regclass::oid AS cards_rel, 'mps.card_qr_codes'::regclass::oid AS qr_rel \gset
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'c_op', true) AS claims_set \gset
 SELECT tx_id AS pay1, final_amount AS r_final, balance_after AS r_balance, points_after AS r_points, level_after AS r_level
 FROM mps.merchant_charge_by_qr('R22SHOP', :'code1', 199.00, 'r22-c1') \gset
+-- the charge changed the card row and consumed the code in place (HOT: no index entries).
+-- (The counters also hold this session's not yet reported updates, so: all of them HOT.)
+SELECT pg_stat_get_xact_tuples_updated(:cards_rel) >= 1
+         AND pg_stat_get_xact_tuples_hot_updated(:cards_rel) = pg_stat_get_xact_tuples_updated(:cards_rel)
+         AS card_updated_in_place,
+       pg_stat_get_xact_tuples_updated(:qr_rel) >= 1
+         AND pg_stat_get_xact_tuples_hot_updated(:qr_rel) = pg_stat_get_xact_tuples_updated(:qr_rel)
+         AS code_consumed_in_place;
 COMMIT;
+SELECT tableoid AS pay_rel FROM mps.transactions WHERE id = :'pay1' \gset
 SELECT :'r_final' AS paid, :'r_balance' AS balance_after, :'r_points' AS points_after, :'r_level' AS level_after;
 
 -- ===== a first partial refund: 50.00 of 199.00 =====
@@ -42,6 +52,11 @@ SELECT r::text AS rf1_row, r.tx_id AS rf1, r.tx_no ~ '^MP[0-9A-HJKMNP-TV-Z]{26}$
        r.created_at BETWEEN now() AND clock_timestamp() AS r_created_in_call
 FROM mps.merchant_refund_tx(p_merchant_code := 'R22SHOP', p_tx_id := :'pay1', p_refund_amount := 50.00,
                             p_idempotency_key := 'r22-r1', p_reason := 'one item returned') r \gset
+-- the payment's refunded total changed in place (HOT: no indexed column changes; the
+-- partitions' fillfactor 90, checked below, keeps room for it on full pages)
+SELECT pg_stat_get_xact_tuples_updated(:pay_rel) >= 1
+         AND pg_stat_get_xact_tuples_hot_updated(:pay_rel) = pg_stat_get_xact_tuples_updated(:pay_rel)
+         AS payment_updated_in_place;
 COMMIT;
 SELECT :'r_tx_no_format' AS tx_no_format, :'r_original' AS original_is_pay1, :'r_card' AS to_alices_card,
        :'r_created_in_call' AS created_in_call;
@@ -212,3 +227,13 @@ SELECT * FROM mt.invariants(:'t0');
 \o /dev/null
 SELECT mps.set_membership_levels(:'default_ladder');
 \o
+
+-- ===== storage: room on each page for the one update rows of these tables get =====
+SELECT c.relname, c.reloptions FROM pg_class c
+WHERE c.oid IN ('mps.cards'::regclass, 'mps.card_qr_codes'::regclass, 'mps.transactions_default'::regclass)
+ORDER BY c.relname;
+-- every transactions partition, including those ensure_partitions makes, keeps 10 % free
+SELECT count(*) >= 2 AS has_partitions,
+       count(*) FILTER (WHERE NOT coalesce(c.reloptions @> '{fillfactor=90}', false)) AS without_fillfactor_90
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = 'mps.transactions'::regclass;
