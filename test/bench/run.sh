@@ -6,6 +6,7 @@
 #   tpcb-like        pgbench's built-in (scale 10): the machine's reference
 #   bcrypt-floor     look up + bcrypt-verify the charges' QR codes, nothing else
 #   charge-limit     one plain statement doing the least a charge must do
+#   hot-limit        the same statement, every client on the one hot card
 #   write-limit      the same without the bcrypt check
 #   charge distinct, charge hot, refund, recharge: the MPS RPCs
 # The 30 s of each run are taken as 3 interleaved rounds of 10 s, so every
@@ -62,13 +63,16 @@ declare -A TX TIME LATW WAL FAILED
 ERRORS=0
 RUN_PGOPTIONS=
 
-# bench_run NAME DB PGBENCH-ARGS...: one timed slice, after a checkpoint.
+# bench_run NAME DB PGBENCH-ARGS...: one timed slice, after a vacuum (so no
+# autovacuum of the previous run's dead rows writes WAL into this one) and a
+# checkpoint.
 bench_run() {
   local name=$1 db=$2 log rc tps lat n failed lsn
   shift 2
   log=$WORK/$name.r$ROUND.log
   log=${log// /-}
   [ -z "${FAILED[$name]:-}" ] || return 1
+  sql "$db" "VACUUM" || die "vacuum before $name failed"
   sql "$db" "CHECKPOINT" || die "checkpoint before $name failed"
   lsn=$(sql "$db" "SELECT pg_current_wal_insert_lsn()")
   printf '  %-16s ' "$name"
@@ -172,6 +176,8 @@ for ROUND in $(seq 1 "$ROUNDS"); do
   bench_run bcrypt-floor "$DB" -n -T "$SLICE" -D ncodes="$NCODES" -f "$HERE/bcrypt_floor.sql"
   bench_run charge-limit "$DB" -n -T "$SLICE" -D ncodes="$NCODES" -D merchant_id="$MERCHANT_ID" \
     -f "$HERE/charge_limit.sql"
+  bench_run hot-limit "$DB" -n -T "$SLICE" -D hot_qr="$HOT_QR" -D merchant_id="$MERCHANT_ID" \
+    -f "$HERE/hot_limit.sql"
   bench_run write-limit "$DB" -n -T "$SLICE" -D ncodes="$NCODES" -D merchant_id="$MERCHANT_ID" \
     -f "$HERE/write_limit.sql"
 
@@ -222,15 +228,16 @@ done
 CHECKS_OK=1
 COUNTS=$(sql "$DB" "
   SELECT count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'charge-limit') || ' ' ||
+         count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'hot-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'write-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'payment' AND idempotency_key LIKE 'dc-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'payment' AND idempotency_key LIKE 'hot-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'refund' AND idempotency_key LIKE 'rf-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'recharge' AND idempotency_key LIKE 'rc-%')
   FROM mps.transactions") || COUNTS=
-read -r -a ROWS <<<"${COUNTS:-x x x x x x}"
+read -r -a ROWS <<<"${COUNTS:-x x x x x x x}"
 i=0
-for name in charge-limit write-limit "charge distinct" "charge hot" refund recharge; do
+for name in charge-limit hot-limit write-limit "charge distinct" "charge hot" refund recharge; do
   rows=${ROWS[$i]}; i=$((i + 1))
   [ -z "${FAILED[$name]:-}" ] && [ -n "${TX[$name]:-}" ] || continue
   # pgbench -T may leave a client's last transaction committed but uncounted.
@@ -256,7 +263,7 @@ case "$BOOKS" in *", 0 balance and 0 points mismatches") ;; *) CHECKS_OK=0 ;; es
 # ---- 4. report ----------------------------------------------------------------
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 declare -A TPS
-for name in tpcb-like bcrypt-floor charge-limit write-limit "charge distinct" "charge hot" refund recharge; do
+for name in tpcb-like bcrypt-floor charge-limit hot-limit write-limit "charge distinct" "charge hot" refund recharge; do
   TPS[$name]=$(tps_of "$name")
 done
 row() { # name reference target
@@ -299,6 +306,7 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
   row tpcb-like "" ""
   row bcrypt-floor tpcb-like ""
   row charge-limit tpcb-like ""
+  row hot-limit charge-limit ""
   row write-limit tpcb-like ""
   row "charge distinct" charge-limit 0.95
   row "charge hot" charge-limit 0.9
@@ -307,6 +315,9 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
   echo
   echo "- charge-limit / bcrypt-floor = $(ratio "${TPS[charge-limit]}" "${TPS[bcrypt-floor]}")x" \
        "(what the write and its WAL flush add to the bcrypt check)"
+  echo "- charge hot / hot-limit = $(ratio "${TPS[charge hot]}" "${TPS[hot-limit]}")x" \
+       "(both on one card, where every commit waits for its own WAL flush while it holds" \
+       "the card, so no two commits share a flush)"
   echo "- bcrypt's share of a transaction (its TPS / bcrypt-floor TPS): charge-limit $(share charge-limit)," \
        "charge distinct $(share "charge distinct"), charge hot $(share "charge hot")"
   if [ -n "$LIBX_MS" ] && [ -n "$PGC_MS" ]; then
