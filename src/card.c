@@ -25,15 +25,23 @@
 #include "mps.h"
 #include "spi_util.h"
 
-static MpsPlan card_for_update = {MPS_CARD_SELECT MPS_CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
-static MpsPlan card_peek = {MPS_CARD_SELECT MPS_CARD_FROM " WHERE c.id = $1", 1, {UUIDOID}};
+#define CARD_SELECT \
+	"SELECT c.card_type::text, c.status::text, c.currency::text, cur.exponent, cur.max_amount," \
+	" cur.max_balance, c.balance, c.points, c.fixed_discount_bp, c.expires_at," \
+	" l.id, l.code, l.discount_bp, l.earn_rate_bp, l.min_points, l.max_points"
+#define CARD_FROM \
+	" FROM mps.cards c JOIN mps.currencies cur ON cur.code = c.currency" \
+	" LEFT JOIN mps.membership_levels l ON l.id = c.level_id"
+
+static MpsPlan card_for_update = {CARD_SELECT CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
+static MpsPlan card_peek = {CARD_SELECT CARD_FROM " WHERE c.id = $1", 1, {UUIDOID}};
 
 /*
  * A payment's one read under the lock: the card, the paying member's binding
  * role, and the state of the code it pays with, all as committed now.
  */
 static MpsPlan card_for_payment = {
-	MPS_CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL" MPS_CARD_FROM
+	CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL" CARD_FROM
 	" LEFT JOIN mps.card_bindings b ON b.card_id = c.id AND b.member_id = $2"
 	" LEFT JOIN mps.card_qr_codes q ON q.id = $3"
 	" WHERE c.id = $1 FOR UPDATE OF c",
@@ -63,8 +71,8 @@ read_level(uint64 row, int col, MpsLevel *level)
 	level->max_points = mps_col_int64(row, col + 5, 0);
 }
 
-void
-mps_card_read_row(const pg_uuid_t *card_id, MpsCard *card)
+static void
+read_card(const pg_uuid_t *card_id, MpsCard *card)
 {
 	memset(card, 0, sizeof(*card));
 	card->id = *card_id;
@@ -82,8 +90,8 @@ mps_card_read_row(const pg_uuid_t *card_id, MpsCard *card)
 	read_level(0, 11, &card->level);
 }
 
-void
-mps_card_not_found(const pg_uuid_t *card_id)
+static void
+card_not_found(const pg_uuid_t *card_id)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_MPS_CARD_NOT_FOUND),
@@ -92,8 +100,8 @@ mps_card_not_found(const pg_uuid_t *card_id)
 			 errhint("Check the card id.")));
 }
 
-void
-mps_card_lock(const pg_uuid_t *card_id)
+static void
+lock_card(const pg_uuid_t *card_id)
 {
 	uint32		key = DatumGetUInt32(hash_any(card_id->data, UUID_LEN));
 
@@ -106,11 +114,11 @@ mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card)
 {
 	Datum		v[1];
 
-	mps_card_lock(card_id);
+	lock_card(card_id);
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
 	if (mps_exec(&card_for_update, v, NULL, false, 1) == 0)
-		mps_card_not_found(card_id);
-	mps_card_read_row(card_id, card);
+		card_not_found(card_id);
+	read_card(card_id, card);
 }
 
 void
@@ -120,7 +128,7 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 	Datum		v[3];
 	char		n[4] = "   ";
 
-	mps_card_lock(card_id);
+	lock_card(card_id);
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
 	if (payer)
 		v[1] = UUIDPGetDatum((pg_uuid_t *) payer);
@@ -128,8 +136,8 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 		n[1] = 'n';
 	v[2] = Int64GetDatum(qr_id);
 	if (mps_exec(&card_for_payment, v, n, false, 1) == 0)
-		mps_card_not_found(card_id);
-	mps_card_read_row(card_id, card);
+		card_not_found(card_id);
+	read_card(card_id, card);
 	*payer_role = mps_col_text(0, 17);
 	*code_used = mps_col_bool(0, 18, false);
 	*code_revoked = mps_col_bool(0, 19, false);
@@ -143,7 +151,7 @@ mps_card_peek(const pg_uuid_t *card_id, MpsCard *card)
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
 	if (mps_exec(&card_peek, v, NULL, false, 1) == 0)
 		return false;
-	mps_card_read_row(card_id, card);
+	read_card(card_id, card);
 	return true;
 }
 

@@ -39,30 +39,6 @@ typedef struct MpsCard
 	MpsLevel	level;
 } MpsCard;
 
-/*
- * The card's columns (MPS_CARD_COLUMNS of them, first in the select list) and
- * the joins they need; a caller that reads more under the lock in the same
- * statement appends its columns and joins, ends with "WHERE c.id = $1 FOR
- * UPDATE OF c", and reads the card with mps_card_read_row after mps_card_lock.
- */
-#define MPS_CARD_SELECT \
-	"SELECT c.card_type::text, c.status::text, c.currency::text, cur.exponent, cur.max_amount," \
-	" cur.max_balance, c.balance, c.points, c.fixed_discount_bp, c.expires_at," \
-	" l.id, l.code, l.discount_bp, l.earn_rate_bp, l.min_points, l.max_points"
-#define MPS_CARD_FROM \
-	" FROM mps.cards c JOIN mps.currencies cur ON cur.code = c.currency" \
-	" LEFT JOIN mps.membership_levels l ON l.id = c.level_id"
-#define MPS_CARD_COLUMNS 16
-
-/* The advisory lock of the card (first in the lock order). */
-extern void mps_card_lock(const pg_uuid_t *card_id);
-
-/* The card from row 0 of the last SPI result, read with MPS_CARD_SELECT. */
-extern void mps_card_read_row(const pg_uuid_t *card_id, MpsCard *card);
-
-/* Raise MP201 (card not found). */
-extern void mps_card_not_found(const pg_uuid_t *card_id) pg_attribute_noreturn();
-
 /* Advisory lock on the card, then its row FOR UPDATE; raises MP201 when missing. */
 extern void mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card);
 

@@ -50,7 +50,7 @@ static MpsPlan remove_uses = {
 static MpsPlan mark_purchase_refunded = {
 	"UPDATE mps.transactions SET refunded_amount = final_amount, status = 'refunded'"
 	" WHERE id = $1 AND created_at = $2",
-	2, {UUIDOID, TIMESTAMPTZOID}
+	2, {UUIDOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
 };
 
 static MpsPlan reject_order = {

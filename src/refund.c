@@ -51,22 +51,20 @@ uuid7_time_range(const pg_uuid_t *id, TimestampTz *from, TimestampTz *to)
 static MpsPlan original_card = {
 	"SELECT card_id, created_at FROM mps.transactions"
 	" WHERE id = $1 AND created_at >= $2 AND created_at < $3",
-	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
 };
 
-/* Under the card lock, in one statement: the card and the original as they are now. */
-static MpsPlan card_and_original = {
-	MPS_CARD_SELECT ", o.id IS NOT NULL, o.kind::text, o.merchant_id, o.final_amount,"
-	" o.refunded_amount, o.points_delta, o.member_id" MPS_CARD_FROM
-	" LEFT JOIN mps.transactions o ON o.id = $2 AND o.created_at = $3"
-	" WHERE c.id = $1 FOR UPDATE OF c",
-	3, {UUIDOID, UUIDOID, TIMESTAMPTZOID}
+/* The original as it is now, read under the card lock. */
+static MpsPlan original_row = {
+	"SELECT kind::text, merchant_id, final_amount, refunded_amount, points_delta, member_id"
+	" FROM mps.transactions WHERE id = $1 AND created_at = $2",
+	2, {UUIDOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
 };
 
 static MpsPlan update_original = {
 	"UPDATE mps.transactions SET refunded_amount = $3, status = $4::mps.tx_status"
 	" WHERE id = $1 AND created_at = $2",
-	4, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID}
+	4, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID}, MPS_PRUNE_PER_CALL
 };
 
 static Datum
@@ -208,17 +206,13 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	orig_at = mps_col_timestamptz(0, 2, 0);
 
 	/* Under the card lock, the original as it is now. */
-	mps_card_lock(&card_id);
-	v[0] = UUIDPGetDatum(&card_id);
-	v[1] = UUIDPGetDatum(orig_id);
-	v[2] = TimestampTzGetDatum(orig_at);
-	if (mps_exec(&card_and_original, v, NULL, false, 1) == 0)
-		mps_card_not_found(&card_id);
-	mps_card_read_row(&card_id, &card);
-	if (!mps_col_bool(0, MPS_CARD_COLUMNS + 1, false))
+	mps_card_lock_and_load(&card_id, &card);
+	v[0] = UUIDPGetDatum(orig_id);
+	v[1] = TimestampTzGetDatum(orig_at);
+	if (mps_exec(&original_row, v, NULL, false, 1) == 0)
 		tx_not_found(orig_id);
-	orig_kind = mps_col_text(0, MPS_CARD_COLUMNS + 2);
-	if (!mps_col_uuid(0, MPS_CARD_COLUMNS + 3, &orig_merchant) ||
+	orig_kind = mps_col_text(0, 1);
+	if (!mps_col_uuid(0, 2, &orig_merchant) ||
 		memcmp(&orig_merchant, &merchant.id, sizeof(pg_uuid_t)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
@@ -226,10 +220,10 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 				 errdetail("Transaction %s was not taken by merchant %s.",
 						   mps_uuid_to_cstring(orig_id), merchant.code),
 				 errhint("Only the merchant that took a payment can refund it.")));
-	orig_final = mps_col_int64(0, MPS_CARD_COLUMNS + 4, 0);
-	orig_refunded = mps_col_int64(0, MPS_CARD_COLUMNS + 5, 0);
-	orig_points = mps_col_int64(0, MPS_CARD_COLUMNS + 6, 0);
-	has_orig_member = mps_col_uuid(0, MPS_CARD_COLUMNS + 7, &orig_member);
+	orig_final = mps_col_int64(0, 3, 0);
+	orig_refunded = mps_col_int64(0, 4, 0);
+	orig_points = mps_col_int64(0, 5, 0);
+	has_orig_member = mps_col_uuid(0, 6, &orig_member);
 
 	if (strcmp(orig_kind, "payment") != 0)
 		ereport(ERROR,

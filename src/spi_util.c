@@ -47,14 +47,9 @@ mps_exec(MpsPlan *p, Datum *values, const char *nulls, bool read_only, long coun
 
 	if (p->plan == NULL)
 	{
-		/*
-		 * Always the generic plan: these statements are planned once per
-		 * backend, not per call (a custom plan would be re-planned every time
-		 * its parameters make it look cheaper, as with the optional parts of
-		 * a movement).
-		 */
+		/* The generic plan, unless the plan asks to prune per call (spi_util.h). */
 		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes,
-											  CURSOR_OPT_GENERIC_PLAN);
+											  p->prune_per_call ? 0 : CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "mps: SPI_prepare failed (%s): %s",

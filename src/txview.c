@@ -21,7 +21,7 @@ static MpsPlan load_tx = {
 	" LEFT JOIN mps.membership_levels lb ON lb.id = t.level_before"
 	" LEFT JOIN mps.membership_levels la ON la.id = t.level_after"
 	" WHERE t.id = $1 AND t.created_at = $2",
-	2, {UUIDOID, TIMESTAMPTZOID}
+	2, {UUIDOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
 };
 
 bool
