@@ -48,24 +48,65 @@ uuid7_time_range(const pg_uuid_t *id, TimestampTz *from, TimestampTz *to)
 	*to = *from + 1000;
 }
 
-static MpsPlan original_card = {
-	"SELECT card_id, created_at FROM mps.transactions"
+/* The original, before the card lock (its card is what to lock). */
+static MpsPlan original_row = {
+	"SELECT kind::text, merchant_id, final_amount, refunded_amount, points_delta, member_id,"
+	" card_id, created_at FROM mps.transactions"
 	" WHERE id = $1 AND created_at >= $2 AND created_at < $3",
 	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
 };
 
-/* The original as it is now, read under the card lock. */
-static MpsPlan original_row = {
-	"SELECT kind::text, merchant_id, final_amount, refunded_amount, points_delta, member_id"
-	" FROM mps.transactions WHERE id = $1 AND created_at = $2",
-	2, {UUIDOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
-};
-
+/*
+ * The original's new refunded total, only if its refunded total is still the
+ * one the checks used ($5). Only refunds change it, under the card lock, and
+ * everything else the checks read never changes; so when this updates a row,
+ * the checks made before the lock hold.
+ */
 static MpsPlan update_original = {
 	"UPDATE mps.transactions SET refunded_amount = $3, status = $4::mps.tx_status"
-	" WHERE id = $1 AND created_at = $2",
-	4, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID}, MPS_PRUNE_PER_CALL
+	" WHERE id = $1 AND created_at = $2 AND refunded_amount = $5",
+	5, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID}, MPS_PRUNE_PER_CALL
 };
+
+/* The original payment as read: what the refund checks and computes from. */
+typedef struct Original
+{
+	char	   *kind;
+	bool		has_merchant;
+	pg_uuid_t	merchant_id;
+	int64		final_amount;
+	int64		refunded;
+	int64		points;
+	bool		has_member;
+	pg_uuid_t	member_id;
+	pg_uuid_t	card_id;
+	TimestampTz created_at;
+} Original;
+
+/* Read the original (the partition its id names); false when there is none. */
+static bool
+read_original(const pg_uuid_t *tx_id, Original *o)
+{
+	Datum		v[3];
+	TimestampTz from;
+	TimestampTz to;
+
+	uuid7_time_range(tx_id, &from, &to);
+	v[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
+	v[1] = TimestampTzGetDatum(from);
+	v[2] = TimestampTzGetDatum(to);
+	if (mps_exec(&original_row, v, NULL, false, 1) == 0)
+		return false;
+	o->kind = mps_col_text(0, 1);
+	o->has_merchant = mps_col_uuid(0, 2, &o->merchant_id);
+	o->final_amount = mps_col_int64(0, 3, 0);
+	o->refunded = mps_col_int64(0, 4, 0);
+	o->points = mps_col_int64(0, 5, 0);
+	o->has_member = mps_col_uuid(0, 6, &o->member_id);
+	mps_col_uuid(0, 7, &o->card_id);
+	o->created_at = mps_col_timestamptz(0, 8, 0);
+	return true;
+}
 
 static Datum
 refund_result(FunctionCallInfo fcinfo, const MpsTxView *t)
@@ -136,23 +177,14 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	MpsMovement m;
 	pg_uuid_t	prior_tx;
 	TimestampTz prior_at;
-	TimestampTz from;
-	TimestampTz to;
-	TimestampTz orig_at;
-	pg_uuid_t	card_id;
-	pg_uuid_t	orig_merchant;
-	pg_uuid_t	orig_member;
-	bool		has_orig_member;
-	char	   *orig_kind;
-	int64		orig_final;
-	int64		orig_refunded;
-	int64		orig_points;
+	Original	orig;
+	int			attempt;
 	int64		new_refunded;
 	int64		reversed_before;
 	int64		reversed_after;
 	MpsCard		card;
 	MpsTxView	view;
-	Datum		v[4];
+	Datum		v[5];
 	StringInfoData details;
 	StringInfoData audit_after;
 
@@ -195,66 +227,69 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 		return refund_result(fcinfo, &view);
 	}
 
-	/* Which card: one partition probe, no lock yet. */
-	uuid7_time_range(orig_id, &from, &to);
-	v[0] = UUIDPGetDatum(orig_id);
-	v[1] = TimestampTzGetDatum(from);
-	v[2] = TimestampTzGetDatum(to);
-	if (mps_exec(&original_card, v, NULL, false, 1) == 0)
+	/* The original and its card; checked under the card lock, below. */
+	if (!read_original(orig_id, &orig))
 		tx_not_found(orig_id);
-	mps_col_uuid(0, 1, &card_id);
-	orig_at = mps_col_timestamptz(0, 2, 0);
+	mps_card_lock_and_load(&orig.card_id, &card);
 
-	/* Under the card lock, the original as it is now. */
-	mps_card_lock_and_load(&card_id, &card);
-	v[0] = UUIDPGetDatum(orig_id);
-	v[1] = TimestampTzGetDatum(orig_at);
-	if (mps_exec(&original_row, v, NULL, false, 1) == 0)
-		tx_not_found(orig_id);
-	orig_kind = mps_col_text(0, 1);
-	if (!mps_col_uuid(0, 2, &orig_merchant) ||
-		memcmp(&orig_merchant, &merchant.id, sizeof(pg_uuid_t)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
-				 errmsg("transaction belongs to another merchant"),
-				 errdetail("Transaction %s was not taken by merchant %s.",
-						   mps_uuid_to_cstring(orig_id), merchant.code),
-				 errhint("Only the merchant that took a payment can refund it.")));
-	orig_final = mps_col_int64(0, 3, 0);
-	orig_refunded = mps_col_int64(0, 4, 0);
-	orig_points = mps_col_int64(0, 5, 0);
-	has_orig_member = mps_col_uuid(0, 6, &orig_member);
+	for (attempt = 0;; attempt++)
+	{
+		if (!orig.has_merchant || memcmp(&orig.merchant_id, &merchant.id, sizeof(pg_uuid_t)) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
+					 errmsg("transaction belongs to another merchant"),
+					 errdetail("Transaction %s was not taken by merchant %s.",
+							   mps_uuid_to_cstring(orig_id), merchant.code),
+					 errhint("Only the merchant that took a payment can refund it.")));
+		if (strcmp(orig.kind, "payment") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
+					 errmsg("transaction is not refundable"),
+					 errdetail("Transaction %s is a %s; only payments are refunded.",
+							   mps_uuid_to_cstring(orig_id), orig.kind),
+					 errhint("Refund the original payment instead.")));
+		if (orig.refunded >= orig.final_amount)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
+					 errmsg("transaction is not refundable"),
+					 errdetail("Transaction %s is already fully refunded (%s %s).",
+							   mps_uuid_to_cstring(orig_id), minor_text(orig.final_amount, card.exponent),
+							   card.currency),
+					 errhint("Nothing is left to refund.")));
+		if (amount > orig.final_amount - orig.refunded)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_REFUND_EXCEEDS),
+					 errmsg("refund exceeds the refundable amount"),
+					 errdetail("Asked %s %s; refundable %s %s (paid %s, refunded %s).",
+							   minor_text(amount, card.exponent), card.currency,
+							   minor_text(orig.final_amount - orig.refunded, card.exponent), card.currency,
+							   minor_text(orig.final_amount, card.exponent),
+							   minor_text(orig.refunded, card.exponent)),
+					 errhint("Refund at most the remaining amount.")));
+		if (strcmp(card.status, "closed") == 0)
+			mps_card_require_usable(&card);
 
-	if (strcmp(orig_kind, "payment") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
-				 errmsg("transaction is not refundable"),
-				 errdetail("Transaction %s is a %s; only payments are refunded.",
-						   mps_uuid_to_cstring(orig_id), orig_kind),
-				 errhint("Refund the original payment instead.")));
-	if (orig_refunded >= orig_final)
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
-				 errmsg("transaction is not refundable"),
-				 errdetail("Transaction %s is already fully refunded (%s %s).",
-						   mps_uuid_to_cstring(orig_id), minor_text(orig_final, card.exponent), card.currency),
-				 errhint("Nothing is left to refund.")));
-	if (amount > orig_final - orig_refunded)
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_REFUND_EXCEEDS),
-				 errmsg("refund exceeds the refundable amount"),
-				 errdetail("Asked %s %s; refundable %s %s (paid %s, refunded %s).",
-						   minor_text(amount, card.exponent), card.currency,
-						   minor_text(orig_final - orig_refunded, card.exponent), card.currency,
-						   minor_text(orig_final, card.exponent), minor_text(orig_refunded, card.exponent)),
-				 errhint("Refund at most the remaining amount.")));
-	if (strcmp(card.status, "closed") == 0)
-		mps_card_require_usable(&card);
+		/*
+		 * Record the new refunded total, if nobody refunded this payment
+		 * between the read and the lock; else read it again (now under the
+		 * lock, where it cannot change) and check again. The refunded total
+		 * only grows, so an error raised on the first read still holds.
+		 */
+		new_refunded = orig.refunded + amount;
+		v[0] = UUIDPGetDatum(orig_id);
+		v[1] = TimestampTzGetDatum(orig.created_at);
+		v[2] = Int64GetDatum(new_refunded);
+		v[3] = CStringGetTextDatum(new_refunded == orig.final_amount ? "refunded" : "partially_refunded");
+		v[4] = Int64GetDatum(orig.refunded);
+		if (mps_exec(&update_original, v, NULL, false, 0) == 1)
+			break;
+		if (attempt > 0 || !read_original(orig_id, &orig))
+			elog(ERROR, "mps: payment %s changed under its card lock", mps_uuid_to_cstring(orig_id));
+	}
 
 	/* Proportional points: cumulative floor, so a full refund reverses all. */
-	new_refunded = orig_refunded + amount;
-	reversed_before = mps_mul_div_floor(orig_points, orig_refunded, orig_final);
-	reversed_after = mps_mul_div_floor(orig_points, new_refunded, orig_final);
+	reversed_before = mps_mul_div_floor(orig.points, orig.refunded, orig.final_amount);
+	reversed_after = mps_mul_div_floor(orig.points, new_refunded, orig.final_amount);
 
 	m.raw_amount = amount;
 	m.final_amount = amount;
@@ -263,22 +298,17 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	m.ledger_reason = "refund_reversal";
 	m.has_merchant = true;
 	m.merchant_id = merchant.id;
-	m.has_member = has_orig_member;
-	m.member_id = orig_member;
+	m.has_member = orig.has_member;
+	m.member_id = orig.member_id;
 	m.has_original = true;
 	m.original_tx_id = *orig_id;
 	m.idempotency_key = key;
 	m.reason = reason;
 	mps_json_start(&details);
 	mps_json_int(&details, "refunded_total", new_refunded);
-	mps_json_int(&details, "original_final", orig_final);
+	mps_json_int(&details, "original_final", orig.final_amount);
 	m.details_json = mps_json_finish(&details);
 
-	v[0] = UUIDPGetDatum(orig_id);
-	v[1] = TimestampTzGetDatum(orig_at);
-	v[2] = Int64GetDatum(new_refunded);
-	v[3] = CStringGetTextDatum(new_refunded == orig_final ? "refunded" : "partially_refunded");
-	mps_exec(&update_original, v, NULL, false, 0);
 	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
 	mps_json_str(&audit_after, "card_id", mps_uuid_to_cstring(&card.id));
@@ -291,13 +321,13 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	mps_json_str(&audit_after, "reason", reason);
 	mps_movement_write(&actor, &card, &m, "tx.refund", mps_json_finish(&audit_after));
 	/* A full refund takes back the stamps the charge earned and its redemption. */
-	if (new_refunded == orig_final)
+	if (new_refunded == orig.final_amount)
 		mps_stamps_reverse(orig_id, &m.tx_id);
 
 	old = MemoryContextSwitchTo(fn_cxt);
 	mps_txview_from(&card, &m, &view);
 	view.refunded_total = new_refunded;
-	view.original_final = orig_final;
+	view.original_final = orig.final_amount;
 	MemoryContextSwitchTo(old);
 	mps_spi_finish();
 	return refund_result(fcinfo, &view);
