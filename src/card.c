@@ -283,13 +283,7 @@ mps_movement_init(MpsMovement *m, const char *kind)
 	mps_uuid7(m->created_at, &m->tx_id);
 }
 
-/*
- * A movement is one statement: the card row, the transaction, the ledger row
- * when points move, the consumption of a single-use code and the audit event.
- * One executor run instead of five keeps the time under the card lock short.
- * The audit event's entity is the transaction: its id is time-ordered, so
- * the event index grows at its right edge like the transactions' own.
- */
+/* The parts of a movement's statement (see write_movement below). */
 #define WRITE_CARD \
 	"WITH c AS (UPDATE mps.cards SET balance = $12, points = $13, level_id = $15, updated_at = now()" \
 	" WHERE id = $3 RETURNING id),"
