@@ -169,25 +169,6 @@ mps_actor_member_id(const MpsActor *actor, pg_uuid_t *member_id)
 	return mps_col_uuid(0, 1, member_id);
 }
 
-static MpsPlan merchant_user_role = {
-	"SELECT role::text = 'manager' FROM mps.merchant_users WHERE merchant_id = $1 AND user_id = $2",
-	2, {UUIDOID, UUIDOID}
-};
-
-bool
-mps_actor_is_merchant_user(const MpsActor *actor, const pg_uuid_t *merchant_id, bool manager_only)
-{
-	Datum		v[2];
-
-	if (!actor->has_user)
-		return false;
-	v[0] = UUIDPGetDatum((pg_uuid_t *) merchant_id);
-	v[1] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
-	if (mps_exec(&merchant_user_role, v, NULL, false, 1) == 0)
-		return false;
-	return !manager_only || mps_col_bool(0, 1, false);
-}
-
 static MpsPlan merchant_user_anywhere = {
 	"SELECT 1 FROM mps.merchant_users WHERE user_id = $1 LIMIT 1", 1, {UUIDOID}
 };

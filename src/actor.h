@@ -27,10 +27,6 @@ extern void mps_actor_require_user(const MpsActor *actor, const char *action);
 /* The caller's member profile id; false when the subject has no profile. Needs SPI. */
 extern bool mps_actor_member_id(const MpsActor *actor, pg_uuid_t *member_id);
 
-/* Is the caller an operator (any role) or, with manager_only, a manager of the merchant? Needs SPI. */
-extern bool mps_actor_is_merchant_user(const MpsActor *actor, const pg_uuid_t *merchant_id,
-									   bool manager_only);
-
 /* Is the caller a user of any merchant? Needs SPI. */
 extern bool mps_actor_is_merchant_user_anywhere(const MpsActor *actor);
 

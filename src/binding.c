@@ -261,7 +261,6 @@ mps_adjust_card_balance(PG_FUNCTION_ARGS)
 	m.reason = reason;
 	mps_movement_prepare(&card, &m);
 	mps_json_start(&after);
-	mps_json_str(&after, "card_id", mps_uuid_to_cstring(card_id));
 	mps_json_int(&after, "amount", delta);
 	mps_json_int(&after, "balance_after", m.balance_after);
 	mps_json_str(&after, "reason", reason);

@@ -303,7 +303,8 @@ mps_movement_init(MpsMovement *m, const char *kind)
 #define WRITE_AUDIT \
 	" a AS (INSERT INTO audit.event_log (actor_via, actor_admin, actor_user_id, action, entity_type," \
 	" entity_id, after, idempotency_key)" \
-	" SELECT $27, $28, $18, $29, 'transaction', $1::text, $30::jsonb, $21 FROM c)"
+	" SELECT $27, $28, $18, $29, 'transaction', $1::text," \
+	" jsonb_build_object('card_id', $3) || coalesce($30::jsonb, '{}'), $21 FROM c)"
 #define WRITE_RESULT " SELECT (SELECT count(*) FROM c), 1::bigint"
 #define WRITE_RESULT_Q " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM q)"
 #define WRITE_ARGS \
@@ -320,7 +321,8 @@ mps_movement_init(MpsMovement *m, const char *kind)
  * the parts a movement does not need are left out of its statement (four
  * variants), so their tables are not even opened. The audit event's entity
  * is the transaction: its id is time-ordered, so the event index grows at its
- * right edge like the transactions' own.
+ * right edge like the transactions' own; its "card_id" is added here, so every
+ * movement's event names its card.
  */
 static MpsPlan write_movement[4] = {
 	{WRITE_CARD WRITE_TX WRITE_AUDIT WRITE_RESULT, WRITE_ARGS},

@@ -117,7 +117,8 @@ extern void mps_movement_prepare(MpsCard *card, MpsMovement *m);
 /*
  * Write the prepared movement in one statement: card row, transaction row,
  * ledger row when points move, the code's consumption when asked, and the
- * audit event (audit_action on entity "transaction", after = audit_after).
+ * audit event (audit_action on entity "transaction", after = audit_after
+ * plus the card's id as "card_id").
  * Returns false when the code to consume was no longer live (the caller
  * raises its error, which undoes the rest).
  */

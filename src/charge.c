@@ -304,7 +304,6 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	}
 	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
-	mps_json_str(&audit_after, "card_id", mps_uuid_to_cstring(&card.id));
 	mps_json_str(&audit_after, "merchant", merchant.code);
 	mps_json_int(&audit_after, "final_amount", m.final_amount);
 	mps_json_int(&audit_after, "balance_after", m.balance_after);

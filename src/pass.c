@@ -111,10 +111,8 @@ require_member(const pg_uuid_t *member_id)
 
 /* The member pays from a card they are bound to (not as viewer), with their own code. */
 static void
-require_members_card(const MpsQr *qr, const pg_uuid_t *member_id)
+require_members_card(const MpsQr *qr, const pg_uuid_t *member_id, const char *role)
 {
-	const char *role = mps_card_binding_role(&qr->card_id, member_id);
-
 	if (role == NULL || strcmp(role, "viewer") == 0 ||
 		(qr->has_holder && memcmp(&qr->holder_member_id, member_id, sizeof(pg_uuid_t)) != 0))
 		ereport(ERROR,
@@ -390,8 +388,13 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 	/* Card balance: the charge's path (code check before, then the card lock). */
 	if (card_amount > 0)
 	{
+		char	   *role;
+		bool		code_used;
+		bool		code_revoked;
+
 		mps_qr_verify(pay.line[pay.card].qr, &qr);
-		mps_card_lock_and_load(&qr.card_id, &card);
+		mps_card_lock_for_payment(&qr.card_id, member_id, qr.id, &card, &role, &code_used,
+								  &code_revoked);
 		mps_card_require_usable(&card);
 		if (strcmp(card.currency, plan.currency) != 0)
 			ereport(ERROR,
@@ -399,7 +402,7 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 					 errmsg("card and merchant currencies differ"),
 					 errdetail("The card holds %s; plan %s costs %s.", card.currency, plan.code, plan.currency),
 					 errhint("Pay with a card in %s.", plan.currency)));
-		require_members_card(&qr, member_id);
+		require_members_card(&qr, member_id, role);
 		if (card.balance < card_amount)
 			ereport(ERROR,
 					(errcode(ERRCODE_MPS_INSUFFICIENT_BALANCE),
@@ -408,7 +411,7 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 							   pass_major_text(card.balance, card.exponent), card.currency,
 							   pass_major_text(card_amount, card.exponent), card.currency),
 					 errhint("Recharge the card or pay the difference another way.")));
-		mps_qr_consume(&qr, &m.tx_id);
+		mps_qr_require_live(&qr, code_used, code_revoked);
 	}
 
 	/* The pass, after the card: the lock order of every pass RPC. */
@@ -453,6 +456,7 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 		m.has_member = true;
 		m.member_id = *member_id;
 		m.qr_code_id = qr.id;
+		m.consume_code = qr.single_use;
 		m.idempotency_key = key;
 		m.order_no = order_no;
 		m.reason = psprintf("pass %s x %d", plan.code, quantity);
@@ -463,12 +467,12 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 		m.details_json = mps_json_finish(&buf);
 		mps_movement_prepare(&card, &m);
 		mps_json_start(&buf);
-		mps_json_str(&buf, "card_id", mps_uuid_to_cstring(&card.id));
 		mps_json_str(&buf, "merchant", merchant.code);
 		mps_json_str(&buf, "pass_order_id", mps_uuid_to_cstring(&order_id));
 		mps_json_int(&buf, "final_amount", card_amount);
 		mps_json_int(&buf, "balance_after", m.balance_after);
-		mps_movement_write(&actor, &card, &m, "tx.pass_purchase", mps_json_finish(&buf));
+		if (!mps_movement_write(&actor, &card, &m, "tx.pass_purchase", mps_json_finish(&buf)))
+			mps_qr_raise_taken(&qr);
 	}
 
 	memset(n, ' ', sizeof(n));

@@ -173,7 +173,6 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 		mps_exec(&mark_purchase_refunded, v, NULL, false, 0);
 		mps_movement_prepare(&card, &m);
 		mps_json_start(&buf);
-		mps_json_str(&buf, "card_id", mps_uuid_to_cstring(&card.id));
 		mps_json_str(&buf, "original_tx_id", mps_uuid_to_cstring(&purchase_tx));
 		mps_json_int(&buf, "amount", card_amount);
 		mps_json_int(&buf, "balance_after", m.balance_after);

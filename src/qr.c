@@ -1,5 +1,5 @@
 /*
- * qr.c — QR payment codes: rotate, revoke, cron rotation, verify, consume.
+ * qr.c — QR payment codes: rotate, revoke, cron rotation, verify, state checks.
  *
  * A code is "MPS1.<lookup>.<secret>": the lookup id (9 random bytes) finds the
  * row by a unique index, the secret (16 random bytes, 128 bits) is checked
@@ -127,12 +127,6 @@ mps_qr_verify(const char *plain, MpsQr *qr)
 				 errhint("Ask the member to show a fresh code.")));
 }
 
-static MpsPlan consume_single = {
-	"UPDATE mps.card_qr_codes SET used_at = now(), used_tx_id = $2"
-	" WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
-	2, {INT8OID, UUIDOID}
-};
-
 static MpsPlan qr_state = {
 	"SELECT used_at IS NOT NULL, revoked_at IS NOT NULL FROM mps.card_qr_codes WHERE id = $1",
 	1, {INT8OID}
@@ -165,21 +159,6 @@ mps_qr_raise_taken(const MpsQr *qr)
 		elog(ERROR, "mps: QR code %lld vanished", (long long) qr->id);
 	mps_qr_require_live(qr, mps_col_bool(0, 1, false), mps_col_bool(0, 2, false));
 	elog(ERROR, "mps: QR code %lld is live but could not be consumed", (long long) qr->id);
-}
-
-void
-mps_qr_consume(const MpsQr *qr, const pg_uuid_t *tx_id)
-{
-	Datum		v[2];
-
-	v[0] = Int64GetDatum(qr->id);
-	v[1] = UUIDPGetDatum((pg_uuid_t *) tx_id);
-	if (qr->single_use && mps_exec(&consume_single, v, NULL, false, 0) == 1)
-		return;
-	/* Shared code, or a single-use code that someone else consumed or revoked meanwhile. */
-	if (mps_exec(&qr_state, v, NULL, false, 1) == 0)
-		elog(ERROR, "mps: QR code %lld vanished", (long long) qr->id);
-	mps_qr_require_live(qr, mps_col_bool(0, 1, false) || qr->single_use, mps_col_bool(0, 2, false));
 }
 
 /* ---- issuing ---- */

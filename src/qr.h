@@ -1,5 +1,5 @@
 /*
- * qr.h — QR payment codes: issue, verify, consume.
+ * qr.h — QR payment codes: issue, verify, check their state.
  */
 #ifndef MPS_QR_H
 #define MPS_QR_H
@@ -31,13 +31,6 @@ extern void mps_qr_parse(const char *plain, char *lookup, char *secret);
  * SPI; takes no lock.
  */
 extern void mps_qr_verify(const char *plain, MpsQr *qr);
-
-/*
- * Under the card lock: re-check that the code is still live and, for a
- * single-use code, mark it used by tx_id. Raises MP303/MP304 when a concurrent
- * call got there first.
- */
-extern void mps_qr_consume(const MpsQr *qr, const pg_uuid_t *tx_id);
 
 /* Raise MP303/MP304 when the code, as read under the card lock, is revoked or used up. */
 extern void mps_qr_require_live(const MpsQr *qr, bool used, bool revoked);

@@ -184,7 +184,6 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	m.tag_json = tag;
 	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
-	mps_json_str(&audit_after, "card_id", mps_uuid_to_cstring(card_id));
 	mps_json_int(&audit_after, "amount", amount);
 	mps_json_int(&audit_after, "balance_after", m.balance_after);
 	mps_json_str(&audit_after, "payment_method", method);

@@ -311,7 +311,6 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 
 	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
-	mps_json_str(&audit_after, "card_id", mps_uuid_to_cstring(&card.id));
 	mps_json_str(&audit_after, "original_tx_id", mps_uuid_to_cstring(orig_id));
 	mps_json_str(&audit_after, "merchant", merchant.code);
 	mps_json_int(&audit_after, "amount", amount);

@@ -150,8 +150,12 @@ SELECT kind, amount, raw_amount, final_amount, balance_after, points_delta, orde
        details->>'plan' AS plan, m.code AS merchant
 FROM mps.transactions t JOIN mps.merchants m ON m.id = t.merchant_id
 WHERE t.card_id = :'ann_card' AND t.kind = 'pass_purchase';
-SELECT used_at IS NOT NULL AS code_used FROM mps.card_qr_codes q
+SELECT used_at IS NOT NULL AS code_used,
+       used_tx_id = (SELECT t.id FROM mps.transactions t
+                     WHERE t.card_id = :'ann_card' AND t.kind = 'pass_purchase') AS used_by_the_purchase
+FROM mps.card_qr_codes q
  WHERE q.card_id = :'ann_card' ORDER BY q.id DESC LIMIT 1;
+\set ann_spent_qr :ann_qr
 -- refusals
 SELECT qr_plain AS ann_qr FROM mps.rotate_card_qr(:'ann_card') \gset
 BEGIN;
@@ -159,6 +163,9 @@ SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'op_claims', true) IS NOT NULL AS as_operator;
 \set cash30 '[{"method": "cash", "amount": 30.00}]'
 SELECT pg_temp.err(format('SELECT mps.purchase_pass(%L, %L, %L, 1, %L, %L)', 'PASS01', 'NOPE', :'ann', :'cash30', 'pr-1'));
+-- the code that paid the purchase above pays once
+SELECT pg_temp.err(format('SELECT mps.purchase_pass(%L, %L, %L, 1, %L, %L)', 'PASS01', 'TEA10', :'ann',
+  jsonb_build_array(jsonb_build_object('method', 'member_card', 'amount', 30.00, 'qr', :'ann_spent_qr')), 'pr-1b'));
 SELECT pg_temp.err(format('SELECT mps.purchase_pass(%L, %L, %L, 1, %L, %L)', 'PASS01', 'OLD3', :'ann', :'cash30', 'pr-2'));
 SELECT pg_temp.err(format('SELECT mps.purchase_pass(%L, %L, %L, 1, %L, %L)', 'PASS01', 'YUAN5', :'ann', :'cash30', 'pr-3'));
 SELECT pg_temp.err(format('SELECT mps.purchase_pass(%L, %L, %L, 1, %L, %L)', 'PASS01', 'TEA10', gen_random_uuid(), :'cash30', 'pr-4'));
