@@ -1,5 +1,11 @@
 -- Core tables. Money is bigint minor units of the row's currency; balances and
 -- points are kept on the card and always equal the sum of their movement rows.
+--
+-- The tables every movement writes keep all their rules in one CHECK each
+-- (<table>_row_check). PostgreSQL parses and plans every CHECK of a table
+-- again for each statement that writes it, so cards and transactions, the
+-- biggest, state theirs in a C function (sql/15_row_checks.sql), whose call
+-- is a short expression to parse. Test 25_invariants breaks each rule.
 
 CREATE TABLE mps.currencies (
   code        char(3) PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
@@ -61,24 +67,27 @@ INSERT INTO mps.membership_levels (code, name, min_points, max_points, discount_
 
 CREATE TABLE mps.cards (
   id                     uuid PRIMARY KEY DEFAULT gen_random_uuid(),
-  card_no                text NOT NULL UNIQUE CHECK (card_no ~ '^[0-9]{16}$'),
+  card_no                text NOT NULL UNIQUE,
   card_type              mps.card_type NOT NULL,
   status                 mps.card_status NOT NULL DEFAULT 'active',
   status_reason          text,
   currency               char(3) NOT NULL REFERENCES mps.currencies (code),
-  balance                bigint NOT NULL DEFAULT 0 CHECK (balance >= 0),
-  points                 bigint NOT NULL DEFAULT 0 CHECK (points >= 0),
+  balance                bigint NOT NULL DEFAULT 0,
+  points                 bigint NOT NULL DEFAULT 0,
   level_id               integer REFERENCES mps.membership_levels (id),
-  fixed_discount_bp      integer NOT NULL DEFAULT 0 CHECK (fixed_discount_bp BETWEEN 0 AND 10000),
+  fixed_discount_bp      integer NOT NULL DEFAULT 0,
   enterprise_name        text,
-  binding_password_hash  text CHECK (binding_password_hash IS NULL OR binding_password_hash LIKE '$2%'),
-  face_value             bigint CHECK (face_value > 0),
+  binding_password_hash  text,
+  face_value             bigint,
   expires_at             timestamptz,
   created_at             timestamptz NOT NULL DEFAULT now(),
   updated_at             timestamptz NOT NULL DEFAULT now(),
-  CHECK (card_type = 'corporate' OR fixed_discount_bp = 0),
-  CHECK (card_type = 'standard' OR level_id IS NULL),
-  CHECK (card_type <> 'voucher' OR face_value IS NOT NULL)
+  -- A 16-digit card number; balance and points never negative; a fixed
+  -- discount of 0-10000 basis points, only on corporate cards; levels only on
+  -- standard cards; a binding password only as a bcrypt hash; a face value
+  -- above 0 when set, and always set on a voucher (src/row_checks.c).
+  CONSTRAINT cards_row_check CHECK (mps_internal.card_row_valid(
+    card_no, card_type, balance, points, fixed_discount_bp, binding_password_hash, face_value, level_id))
 );
 -- Room on each page so balance updates stay HOT (no indexed column changes).
 ALTER TABLE mps.cards SET (fillfactor = 85);
@@ -128,14 +137,14 @@ CREATE TABLE mps.card_qr_codes (
   card_id           uuid NOT NULL REFERENCES mps.cards (id),
   holder_member_id  uuid REFERENCES mps.member_profiles (id),   -- NULL: the card's shared code
   single_use        boolean NOT NULL,
-  secret_hash       text NOT NULL CHECK (secret_hash LIKE '$2%'),
+  secret_hash       text NOT NULL,
   issued_at         timestamptz NOT NULL DEFAULT now(),
   expires_at        timestamptz NOT NULL,
   used_at           timestamptz,
   used_tx_id        uuid,
   revoked_at        timestamptz,
   revoke_reason     text,
-  CHECK (expires_at > issued_at)
+  CONSTRAINT card_qr_codes_row_check CHECK (secret_hash LIKE '$2%' AND expires_at > issued_at)
 );
 -- The indexes leave out used_at and revoked_at on purpose: consuming or
 -- revoking a code then changes no indexed column and stays a HOT update. A
@@ -158,13 +167,13 @@ CREATE TABLE mps.transactions (
   status               mps.tx_status NOT NULL DEFAULT 'completed',
   currency             char(3) NOT NULL,
   amount               bigint NOT NULL,
-  raw_amount           bigint NOT NULL CHECK (raw_amount >= 0),
-  discount_amount      bigint NOT NULL DEFAULT 0 CHECK (discount_amount >= 0),
-  final_amount         bigint NOT NULL CHECK (final_amount >= 0),
-  refunded_amount      bigint NOT NULL DEFAULT 0 CHECK (refunded_amount >= 0),
+  raw_amount           bigint NOT NULL,
+  discount_amount      bigint NOT NULL DEFAULT 0,
+  final_amount         bigint NOT NULL,
+  refunded_amount      bigint NOT NULL DEFAULT 0,
   points_delta         bigint NOT NULL DEFAULT 0,
-  balance_after        bigint NOT NULL CHECK (balance_after >= 0),
-  points_after         bigint NOT NULL CHECK (points_after >= 0),
+  balance_after        bigint NOT NULL,
+  points_after         bigint NOT NULL,
   level_before         integer,
   level_after          integer,
   merchant_id          uuid,
@@ -178,13 +187,14 @@ CREATE TABLE mps.transactions (
   tag                  jsonb,
   details              jsonb,      -- payments: applied pricing rules; refunds: refunded total after it
   PRIMARY KEY (id, created_at),
-  CHECK (raw_amount - discount_amount = final_amount),
-  CHECK (refunded_amount <= final_amount),
-  CHECK (CASE kind WHEN 'payment' THEN amount = -final_amount
-                   WHEN 'pass_purchase' THEN amount = -final_amount
-                   WHEN 'refund' THEN amount = final_amount AND original_tx_id IS NOT NULL
-                   WHEN 'recharge' THEN amount = final_amount
-                   ELSE true END)
+  -- Price parts never negative and raw - discount = final; refunded never
+  -- above final; balance and points after never negative; a payment or pass
+  -- purchase takes final off the card (amount = -final), a refund or
+  -- recharge puts it on (amount = final), a refund names its payment; other
+  -- kinds may move any amount (src/row_checks.c).
+  CONSTRAINT transactions_row_check CHECK (mps_internal.transaction_row_valid(
+    kind, amount, raw_amount, discount_amount, final_amount, refunded_amount, balance_after,
+    points_after, original_tx_id))
 ) PARTITION BY RANGE (created_at);
 CREATE INDEX transactions_card_idx ON mps.transactions (card_id, created_at);
 CREATE INDEX transactions_merchant_idx ON mps.transactions (merchant_id, created_at)
@@ -199,10 +209,11 @@ CREATE TABLE mps.point_ledger (
   created_at    timestamptz NOT NULL,
   card_id       uuid NOT NULL,
   tx_id         uuid,
-  delta         bigint NOT NULL CHECK (delta <> 0),
-  points_after  bigint NOT NULL CHECK (points_after >= 0),
+  delta         bigint NOT NULL,
+  points_after  bigint NOT NULL,
   reason        text NOT NULL,
-  PRIMARY KEY (id, created_at)
+  PRIMARY KEY (id, created_at),
+  CONSTRAINT point_ledger_row_check CHECK (delta <> 0 AND points_after >= 0)
 ) PARTITION BY RANGE (created_at);
 CREATE INDEX point_ledger_card_idx ON mps.point_ledger (card_id, created_at);
 

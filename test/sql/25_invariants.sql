@@ -185,3 +185,62 @@ FROM mps.card_qr_codes WHERE card_id IN (SELECT card_id FROM i25_cards);
 \o /dev/null
 SELECT mps.set_membership_levels(:'default_ladder');
 \o
+
+-- ===== the row checks: each rule of a table's one CHECK still rejects a row =====
+-- Direct writes as the owner (callers cannot write at all), each breaking one
+-- rule only, so a rule left out of the CHECK shows up as 'accepted'. Not
+-- listed: raw_amount >= 0 and final_amount >= 0, which follow from the others
+-- (raw = final + discount; 0 <= refunded <= final). All rolled back.
+BEGIN;
+CREATE FUNCTION pg_temp.i25_rejected_by(p_sql text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE v_name text;
+BEGIN
+  EXECUTE p_sql;
+  RETURN 'accepted';
+EXCEPTION WHEN check_violation THEN
+  GET STACKED DIAGNOSTICS v_name = CONSTRAINT_NAME;
+  RETURN v_name;
+END $$;
+CREATE TEMP TABLE i25_rows AS
+SELECT (SELECT card_id FROM i25_cards WHERE idx = 1) AS std,      -- standard card, with a level
+       (SELECT card_id FROM i25_cards WHERE idx = 6) AS pre,      -- prepaid card
+       (SELECT t.id FROM mps.transactions t JOIN i25_cards c ON c.card_id = t.card_id
+        WHERE t.kind = 'payment' AND t.final_amount > 0 AND t.refunded_amount = 0
+        ORDER BY t.created_at, t.id LIMIT 1) AS pay,
+       (SELECT l.id FROM mps.point_ledger l JOIN i25_cards c ON c.card_id = l.card_id
+        ORDER BY l.created_at, l.id LIMIT 1) AS led,
+       (SELECT q.id FROM mps.card_qr_codes q JOIN i25_cards c ON c.card_id = q.card_id
+        ORDER BY q.id LIMIT 1) AS code;
+SELECT r.rule, pg_temp.i25_rejected_by(format(r.stmt, x.std, x.pre, x.pay, x.led, x.code)) AS rejected_by
+FROM i25_rows x, (VALUES
+  (1, 'card number of 16 digits', $q$UPDATE mps.cards SET card_no = '123' WHERE id = %1$L$q$),
+  (2, 'balance >= 0', $q$UPDATE mps.cards SET balance = -1 WHERE id = %1$L$q$),
+  (3, 'points >= 0', $q$UPDATE mps.cards SET points = -1 WHERE id = %1$L$q$),
+  (4, 'fixed discount at most 10000 bp', $q$UPDATE mps.cards SET card_type = 'corporate', fixed_discount_bp = 10001 WHERE id = %2$L$q$),
+  (5, 'binding password is bcrypt', $q$UPDATE mps.cards SET binding_password_hash = 'plain' WHERE id = %1$L$q$),
+  (6, 'face value > 0', $q$UPDATE mps.cards SET face_value = 0 WHERE id = %1$L$q$),
+  (7, 'fixed discount only on corporate', $q$UPDATE mps.cards SET fixed_discount_bp = 500 WHERE id = %1$L$q$),
+  (8, 'level only on standard', $q$UPDATE mps.cards SET level_id = (SELECT min(id) FROM mps.membership_levels) WHERE id = %2$L$q$),
+  (9, 'voucher has a face value', $q$UPDATE mps.cards SET card_type = 'voucher' WHERE id = %2$L$q$),
+  (10, 'discount >= 0', $q$UPDATE mps.transactions SET discount_amount = -1, raw_amount = final_amount - 1 WHERE id = %3$L$q$),
+  (11, 'refunded >= 0', $q$UPDATE mps.transactions SET refunded_amount = -1 WHERE id = %3$L$q$),
+  (12, 'balance after >= 0', $q$UPDATE mps.transactions SET balance_after = -1 WHERE id = %3$L$q$),
+  (13, 'points after >= 0', $q$UPDATE mps.transactions SET points_after = -1 WHERE id = %3$L$q$),
+  (14, 'raw - discount = final', $q$UPDATE mps.transactions SET raw_amount = raw_amount + 1 WHERE id = %3$L$q$),
+  (15, 'refunded <= final', $q$UPDATE mps.transactions SET refunded_amount = final_amount + 1 WHERE id = %3$L$q$),
+  (16, 'payment takes its final amount', $q$UPDATE mps.transactions SET amount = amount - 1 WHERE id = %3$L$q$),
+  (17, 'pass purchase takes its final amount', $q$UPDATE mps.transactions SET kind = 'pass_purchase', amount = final_amount WHERE id = %3$L$q$),
+  (18, 'refund gives its final amount', $q$UPDATE mps.transactions SET kind = 'refund', original_tx_id = id WHERE id = %3$L$q$),
+  (19, 'refund names its payment', $q$UPDATE mps.transactions SET kind = 'refund', amount = final_amount WHERE id = %3$L$q$),
+  (20, 'recharge gives its final amount', $q$UPDATE mps.transactions SET kind = 'recharge' WHERE id = %3$L$q$),
+  (21, 'ledger delta is not 0', $q$UPDATE mps.point_ledger SET delta = 0 WHERE id = %4$s$q$),
+  (22, 'ledger points after >= 0', $q$UPDATE mps.point_ledger SET points_after = -1 WHERE id = %4$s$q$),
+  (23, 'code secret is bcrypt', $q$UPDATE mps.card_qr_codes SET secret_hash = 'plain' WHERE id = %5$s$q$),
+  (24, 'code expires after issue', $q$UPDATE mps.card_qr_codes SET expires_at = issued_at WHERE id = %5$s$q$)
+) r(n, rule, stmt)
+ORDER BY r.n;
+-- and a write that keeps every rule goes through
+SELECT pg_temp.i25_rejected_by(format($q$UPDATE mps.transactions SET refunded_amount = final_amount WHERE id = %L$q$, pay)) AS all_rules_kept
+FROM i25_rows;
+ROLLBACK;
