@@ -8,6 +8,8 @@
 #   charge-limit     one plain statement doing the least a charge must do
 #   hot-limit        the same statement, every client on the one hot card
 #   write-limit      the same without the bcrypt check
+#   contract-limit   charge-limit plus the rows DESIGN.md asks of every charge
+#                    (code consumed, idempotency key, point ledger, audit event)
 #   charge distinct, charge hot, refund, recharge: the MPS RPCs
 # The 30 s of each run are taken as 3 interleaved rounds of 10 s, so every
 # ratio compares numbers taken under the same outside load. It prints TPS and
@@ -188,19 +190,24 @@ for ROUND in $(seq 1 "$ROUNDS"); do
                       RATE=$(calc "print ${RATE:-100} * 0.85"); }
   PER_CLIENT=$(calc "n = $RATE * $SLICE / $CLIENTS; printf \"%d\", (n == int(n)) ? n : int(n) + 1")
   [ "$PER_CLIENT" -ge 1 ] || PER_CLIENT=1
-  if [ -z "${FAILED[charge distinct]:-}" ] && [ $((CODES_USED + PER_CLIENT * CLIENTS)) -gt "$NCODES" ]; then
+  # contract-limit uses up codes as well, as many as the charges.
+  NEED=$((CODES_USED + 2 * PER_CLIENT * CLIENTS))
+  if [ -z "${FAILED[charge distinct]:-}" ] && [ "$NEED" -gt "$NCODES" ]; then
     start=$(now_s)
     before=$NCODES
-    provision $((CODES_USED + PER_CLIENT * CLIENTS - NCODES))
+    provision $((NEED - NCODES))
     echo "  (issued $((NCODES - before)) more cards and codes: $(took "$start"))"
     sql "$DB" "VACUUM ANALYZE" || die "vacuum failed"
   fi
-  CODES_USED=$((CODES_USED + PER_CLIENT * CLIENTS))
+  CODES_USED=$NEED
 
   bench_run hot-limit "$DB" -n -T "$SLICE" -D hot_qr="$HOT_QR" -D merchant_id="$MERCHANT_ID" \
     -f "$HERE/hot_limit.sql"
   bench_run write-limit "$DB" -n -T "$SLICE" -D ncodes="$NCODES" -D merchant_id="$MERCHANT_ID" \
     -f "$HERE/write_limit.sql"
+
+  bench_run contract-limit "$DB" -n -t "$PER_CLIENT" -D merchant_id="$MERCHANT_ID" \
+    -D operator_id="$OPERATOR" -f "$HERE/contract_limit.sql"
 
   RUN_PGOPTIONS=$CLAIMS
   bench_run "charge distinct" "$DB" -n -t "$PER_CLIENT" -f "$HERE/charge_distinct.sql"
@@ -231,14 +238,15 @@ COUNTS=$(sql "$DB" "
   SELECT count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'charge-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'hot-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'write-limit') || ' ' ||
+         count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'contract-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'payment' AND idempotency_key LIKE 'dc-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'payment' AND idempotency_key LIKE 'hot-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'refund' AND idempotency_key LIKE 'rf-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'recharge' AND idempotency_key LIKE 'rc-%')
   FROM mps.transactions") || COUNTS=
-read -r -a ROWS <<<"${COUNTS:-x x x x x x x}"
+read -r -a ROWS <<<"${COUNTS:-x x x x x x x x}"
 i=0
-for name in charge-limit hot-limit write-limit "charge distinct" "charge hot" refund recharge; do
+for name in charge-limit hot-limit write-limit contract-limit "charge distinct" "charge hot" refund recharge; do
   rows=${ROWS[$i]}; i=$((i + 1))
   [ -z "${FAILED[$name]:-}" ] && [ -n "${TX[$name]:-}" ] || continue
   # pgbench -T may leave a client's last transaction committed but uncounted.
@@ -264,7 +272,7 @@ case "$BOOKS" in *", 0 balance and 0 points mismatches") ;; *) CHECKS_OK=0 ;; es
 # ---- 4. report ----------------------------------------------------------------
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 declare -A TPS
-for name in tpcb-like bcrypt-floor charge-limit hot-limit write-limit "charge distinct" "charge hot" refund recharge; do
+for name in tpcb-like bcrypt-floor charge-limit hot-limit write-limit contract-limit "charge distinct" "charge hot" refund recharge; do
   TPS[$name]=$(tps_of "$name")
 done
 row() { # name reference target
@@ -309,6 +317,7 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
   row charge-limit tpcb-like ""
   row hot-limit charge-limit ""
   row write-limit tpcb-like ""
+  row contract-limit charge-limit ""
   row "charge distinct" charge-limit 0.95
   row "charge hot" charge-limit 0.9
   row refund write-limit 0.8
@@ -316,6 +325,8 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
   echo
   echo "- charge-limit / bcrypt-floor = $(ratio "${TPS[charge-limit]}" "${TPS[bcrypt-floor]}")x" \
        "(what the write and its WAL flush add to the bcrypt check)"
+  echo "- charge distinct / contract-limit = $(ratio "${TPS[charge distinct]}" "${TPS[contract-limit]}")x" \
+       "(both write a charge's rows; what MPS's checks, pricing and statements add to them)"
   echo "- charge hot / hot-limit = $(ratio "${TPS[charge hot]}" "${TPS[hot-limit]}")x" \
        "(both on one card, where every commit waits for its own WAL flush while it holds" \
        "the card, so no two commits share a flush)"
