@@ -22,6 +22,7 @@
 #include "errors.h"
 #include "pass.h"
 #include "spi_util.h"
+#include "tx_partition.h"
 
 static MpsPlan order_view = {
 	"SELECT x FROM mps_internal.pass_order_views(ARRAY[$1]::uuid[]) x", 1, {UUIDOID}
@@ -47,10 +48,10 @@ static MpsPlan remove_uses = {
 	3, {UUIDOID, INT4OID, TIMESTAMPTZOID}
 };
 
-static MpsPlan mark_purchase_refunded = {
-	"UPDATE mps.transactions SET refunded_amount = final_amount, status = 'refunded'"
+static MpsPartitionPlan mark_purchase_refunded = {
+	"UPDATE %s SET refunded_amount = final_amount, status = 'refunded'"
 	" WHERE id = $1 AND created_at = $2",
-	2, {UUIDOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
+	2, {UUIDOID, TIMESTAMPTZOID}
 };
 
 static MpsPlan reject_order = {
@@ -170,7 +171,7 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 		m.details_json = mps_json_finish(&buf);
 		v[0] = UUIDPGetDatum(&purchase_tx);
 		v[1] = TimestampTzGetDatum(purchase_at);
-		mps_exec(&mark_purchase_refunded, v, NULL, false, 0);
+		mps_exec_in_tx_partition(&mark_purchase_refunded, purchase_at, v, NULL, false, 0);
 		mps_movement_prepare(&card, &m);
 		mps_json_start(&buf);
 		mps_json_str(&buf, "original_tx_id", mps_uuid_to_cstring(&purchase_tx));

@@ -29,12 +29,13 @@
 #include "money.h"
 #include "spi_util.h"
 #include "stamps.h"
+#include "tx_partition.h"
 #include "txview.h"
 
 /*
  * A UUIDv7's first 48 bits are the Unix milliseconds of its created_at, so
- * [ms, ms + 1) bounds the row's partition key and the lookup probes one
- * partition.
+ * [ms, ms + 1) bounds the row's partition key: the lookup reads the partition
+ * holding ms (partition bounds are whole months, never inside a millisecond).
  */
 static void
 uuid7_time_range(const pg_uuid_t *id, TimestampTz *from, TimestampTz *to)
@@ -49,11 +50,11 @@ uuid7_time_range(const pg_uuid_t *id, TimestampTz *from, TimestampTz *to)
 }
 
 /* The original, before the card lock (its card is what to lock). */
-static MpsPlan original_row = {
+static MpsPartitionPlan original_row = {
 	"SELECT kind::text, merchant_id, final_amount, refunded_amount, points_delta, member_id,"
-	" card_id, created_at FROM mps.transactions"
+	" card_id, created_at FROM %s"
 	" WHERE id = $1 AND created_at >= $2 AND created_at < $3",
-	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
+	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
 /*
@@ -62,10 +63,10 @@ static MpsPlan original_row = {
  * everything else the checks read never changes; so when this updates a row,
  * the checks made before the lock hold.
  */
-static MpsPlan update_original = {
-	"UPDATE mps.transactions SET refunded_amount = $3, status = $4::mps.tx_status"
+static MpsPartitionPlan update_original = {
+	"UPDATE %s SET refunded_amount = $3, status = $4::mps.tx_status"
 	" WHERE id = $1 AND created_at = $2 AND refunded_amount = $5",
-	5, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID}, MPS_PRUNE_PER_CALL
+	5, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID}
 };
 
 /* The original payment as read: what the refund checks and computes from. */
@@ -95,7 +96,7 @@ read_original(const pg_uuid_t *tx_id, Original *o)
 	v[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
 	v[1] = TimestampTzGetDatum(from);
 	v[2] = TimestampTzGetDatum(to);
-	if (mps_exec(&original_row, v, NULL, false, 1) == 0)
+	if (mps_exec_in_tx_partition(&original_row, from, v, NULL, false, 1) == 0)
 		return false;
 	o->kind = mps_col_text(0, 1);
 	o->has_merchant = mps_col_uuid(0, 2, &o->merchant_id);
@@ -281,7 +282,7 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 		v[2] = Int64GetDatum(new_refunded);
 		v[3] = CStringGetTextDatum(new_refunded == orig.final_amount ? "refunded" : "partially_refunded");
 		v[4] = Int64GetDatum(orig.refunded);
-		if (mps_exec(&update_original, v, NULL, false, 0) == 1)
+		if (mps_exec_in_tx_partition(&update_original, orig.created_at, v, NULL, false, 0) == 1)
 			break;
 		if (attempt > 0 || !read_original(orig_id, &orig))
 			elog(ERROR, "mps: payment %s changed under its card lock", mps_uuid_to_cstring(orig_id));

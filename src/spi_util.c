@@ -47,9 +47,9 @@ mps_exec(MpsPlan *p, Datum *values, const char *nulls, bool read_only, long coun
 
 	if (p->plan == NULL)
 	{
-		/* The generic plan, unless the plan asks to prune per call (spi_util.h). */
+		/* Always the generic plan (spi_util.h). */
 		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes,
-											  p->prune_per_call ? 0 : CURSOR_OPT_GENERIC_PLAN);
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "mps: SPI_prepare failed (%s): %s",

@@ -16,21 +16,16 @@
  *
  * It runs as a generic plan, planned once: a custom plan would be re-planned
  * on every call whenever its parameters make it look cheaper, as with the
- * optional parts of a movement. The exception, prune_per_call, is a lookup of
- * one row of a partitioned table by its partition key: its custom plan reads
- * and locks the one partition it needs, where a generic plan would lock every
- * partition (one more every month) on every call.
+ * optional parts of a movement. (A lookup of one transaction by its id uses
+ * tx_partition.h instead, so it locks one partition, not every month's.)
  */
 typedef struct MpsPlan
 {
 	const char *sql;
 	int			nargs;
 	Oid			argtypes[MPS_PLAN_MAX_ARGS];
-	bool		prune_per_call;
 	SPIPlanPtr	plan;
 } MpsPlan;
-
-#define MPS_PRUNE_PER_CALL true
 
 /*
  * Run a kept plan; returns SPI_processed. nulls: ' ' or 'n' per arg, or NULL.

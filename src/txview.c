@@ -10,18 +10,19 @@
 
 #include "money.h"
 #include "spi_util.h"
+#include "tx_partition.h"
 #include "txview.h"
 
-static MpsPlan load_tx = {
+static MpsPartitionPlan load_tx = {
 	"SELECT t.card_id, t.currency::text, cur.exponent, t.kind::text, t.amount, t.raw_amount,"
 	" t.discount_amount, t.final_amount, t.balance_after, t.points_delta, t.points_after,"
 	" lb.code, la.code, t.merchant_id, t.original_tx_id, t.order_no, t.details::text,"
 	" (t.details->>'refunded_total')::bigint, (t.details->>'original_final')::bigint"
-	" FROM mps.transactions t JOIN mps.currencies cur ON cur.code = t.currency"
+	" FROM %s t JOIN mps.currencies cur ON cur.code = t.currency"
 	" LEFT JOIN mps.membership_levels lb ON lb.id = t.level_before"
 	" LEFT JOIN mps.membership_levels la ON la.id = t.level_after"
 	" WHERE t.id = $1 AND t.created_at = $2",
-	2, {UUIDOID, TIMESTAMPTZOID}, MPS_PRUNE_PER_CALL
+	2, {UUIDOID, TIMESTAMPTZOID}
 };
 
 bool
@@ -33,7 +34,7 @@ mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 	memset(view, 0, sizeof(*view));
 	v[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
 	v[1] = TimestampTzGetDatum(created_at);
-	if (mps_exec(&load_tx, v, NULL, false, 1) == 0)
+	if (mps_exec_in_tx_partition(&load_tx, created_at, v, NULL, false, 1) == 0)
 		return false;
 	view->tx_id = *tx_id;
 	view->created_at = created_at;

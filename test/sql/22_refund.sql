@@ -237,3 +237,49 @@ SELECT count(*) >= 2 AS has_partitions,
        count(*) FILTER (WHERE NOT coalesce(c.reloptions @> '{fillfactor=90}', false)) AS without_fillfactor_90
 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 WHERE i.inhparent = 'mps.transactions'::regclass;
+
+-- ===== payments in other months: the refund finds each one's partition =====
+-- Six payments moved (as the owner) to five other months: four with their own
+-- partitions, one in the default partition; one left in this month. More
+-- partitions than the plans a backend keeps per statement (4), so plans are
+-- made, dropped and made again; a partition renamed after its plan was made
+-- is found again under its new name. All rolled back.
+BEGIN;
+SELECT balance_after FROM mps.recharge_card(:'alice_card', 600, 'r22-m-topup');
+CREATE TEMP TABLE r22_months (n int PRIMARY KEY, at timestamptz, pay uuid);
+INSERT INTO r22_months VALUES (1, '2020-01-15 10:00+00', NULL), (2, '2020-02-15 10:00+00', NULL),
+  (3, '2020-03-15 10:00+00', NULL), (4, '2020-04-15 10:00+00', NULL),
+  (5, '2020-05-15 10:00+00', NULL), (6, NULL, NULL);
+CREATE TABLE mps.transactions_2020_01 PARTITION OF mps.transactions
+  FOR VALUES FROM ('2020-01-01 00:00+00') TO ('2020-02-01 00:00+00') WITH (fillfactor = 90);
+CREATE TABLE mps.transactions_2020_02 PARTITION OF mps.transactions
+  FOR VALUES FROM ('2020-02-01 00:00+00') TO ('2020-03-01 00:00+00') WITH (fillfactor = 90);
+CREATE TABLE mps.transactions_2020_03 PARTITION OF mps.transactions
+  FOR VALUES FROM ('2020-03-01 00:00+00') TO ('2020-04-01 00:00+00') WITH (fillfactor = 90);
+CREATE TABLE mps.transactions_2020_04 PARTITION OF mps.transactions
+  FOR VALUES FROM ('2020-04-01 00:00+00') TO ('2020-05-01 00:00+00') WITH (fillfactor = 90);
+UPDATE r22_months m SET pay = (mt.admin_charge(:'alice_card', 'R22SHOP', 10.00, 'r22-m-' || m.n)).tx_id;
+-- a moved payment keeps its id's random part; the id's time part is its new created_at
+UPDATE mps.transactions t
+SET created_at = m.at,
+    id = encode(overlay(uuid_send(t.id) PLACING substring(int8send((extract(epoch FROM m.at) * 1000)::bigint) FROM 3)
+                        FROM 1 FOR 6), 'hex')::uuid
+FROM r22_months m WHERE t.id = m.pay AND m.at IS NOT NULL;
+UPDATE r22_months m SET pay = t.id
+FROM mps.transactions t WHERE t.idempotency_key = 'r22-m-' || m.n AND t.card_id = :'alice_card';
+SELECT m.n, CASE WHEN m.at IS NULL THEN '(this month''s)' ELSE t.tableoid::regclass::text END AS partition
+FROM r22_months m JOIN mps.transactions t ON t.id = m.pay ORDER BY m.n;
+-- two rounds of partial refunds over all six: each payment's own row is updated
+SELECT count(*) AS refunds FROM r22_months m, generate_series(1, 2) r,
+  LATERAL mps.merchant_refund_tx('R22SHOP', m.pay, 1.00, 'r22-mr-' || r || '-' || m.n);
+-- February's plans are made (or kept) by a refund, then its partition is renamed
+SELECT original_status, refundable_remaining FROM mps.merchant_refund_tx('R22SHOP', (SELECT pay FROM r22_months WHERE n = 2), 0.50, 'r22-mr-3-2');
+ALTER TABLE mps.transactions_2020_02 RENAME TO transactions_2020_02_renamed;
+SELECT original_status, refundable_remaining FROM mps.merchant_refund_tx('R22SHOP', (SELECT pay FROM r22_months WHERE n = 2), 7.50, 'r22-mr-4-2');
+SELECT m.n, CASE WHEN m.at IS NULL THEN '(this month''s)' ELSE t.tableoid::regclass::text END AS partition,
+       t.refunded_amount, t.status,
+       (SELECT count(*) FROM mps.transactions r WHERE r.card_id = t.card_id AND r.original_tx_id = t.id) AS refund_rows
+FROM r22_months m JOIN mps.transactions t ON t.id = m.pay ORDER BY m.n;
+-- a replay of a refund of a moved payment still answers from its partition
+SELECT refunded_total, original_status FROM mps.merchant_refund_tx('R22SHOP', (SELECT pay FROM r22_months WHERE n = 1), 1.00, 'r22-mr-1-1');
+ROLLBACK;

@@ -1,0 +1,124 @@
+/*
+ * tx_partition.c — statements on the one monthly partition of
+ * mps.transactions that holds a given time.
+ *
+ * Reading or updating one transaction by its id: the id (a UUIDv7) tells its
+ * created_at, so only one partition can hold it. A generic plan over the
+ * partitioned table would lock every partition (one more each month) on every
+ * call; a plan made per call prunes to one partition but is planned every
+ * time. So MPS finds the partition itself, from the table's own partition
+ * bounds (the relcache has them), and runs a plan prepared once per
+ * partition: planned once, one partition locked. A time that no partition
+ * holds matches no row.
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/partition.h"
+#include "partitioning/partbounds.h"
+#include "partitioning/partdesc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "tx_partition.h"
+
+/* The partition of mps.transactions whose range holds `at`, or InvalidOid. */
+static Oid
+partition_holding(TimestampTz at)
+{
+	Oid			parent = get_relname_relid("transactions", get_namespace_oid("mps", false));
+	Relation	rel;
+	PartitionKey key;
+	PartitionDesc desc;
+	PartitionBoundInfo bounds;
+	Oid			found = InvalidOid;
+
+	if (!OidIsValid(parent))
+		elog(ERROR, "mps: table mps.transactions is missing");
+	/* The lock every query on the table takes; the bounds cannot change under it. */
+	rel = table_open(parent, AccessShareLock);
+	key = RelationGetPartitionKey(rel);
+	desc = RelationGetPartitionDesc(rel, true);
+	bounds = desc->boundinfo;
+	if (key == NULL || key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1)
+		elog(ERROR, "mps: mps.transactions is not range-partitioned on created_at");
+	if (desc->nparts > 0 && bounds != NULL)
+	{
+		Datum		value = TimestampTzGetDatum(at);
+		bool		equal;
+		int			offset;
+		int			index;
+
+		/* As PostgreSQL routes a row: the greatest lower bound <= at, else the default. */
+		offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
+											   bounds, 1, &value, &equal);
+		index = bounds->indexes[offset + 1];
+		if (index < 0)
+			index = bounds->default_index;
+		if (index >= 0)
+			found = desc->oids[index];
+	}
+	table_close(rel, NoLock);
+	return found;
+}
+
+/* The plan of `pp` for partition `relid`, prepared on first use. */
+static MpsPlan *
+plan_for(MpsPartitionPlan *pp, Oid relid)
+{
+	char	   *nspname = get_namespace_name(get_rel_namespace(relid));
+	char	   *relname = get_rel_name(relid);
+	char	   *name;
+	MpsPartitionSlot *slot;
+	MemoryContext old;
+	int			i;
+
+	if (nspname == NULL || relname == NULL)
+		elog(ERROR, "mps: partition %u vanished", relid);
+	name = quote_qualified_identifier(nspname, relname);
+	for (i = 0; i < pp->nslots; i++)
+	{
+		slot = &pp->slots[i];
+		/* The name too: a kept plan finds its table again by name after DDL. */
+		if (slot->relid == relid && strcmp(slot->name, name) == 0)
+			return &slot->plan;
+	}
+
+	/* A new slot, or the oldest one reused (refunds are mostly of recent months). */
+	if (pp->nslots < MPS_PARTITION_SLOTS)
+		slot = &pp->slots[pp->nslots++];
+	else
+	{
+		slot = &pp->slots[pp->next_victim];
+		pp->next_victim = (pp->next_victim + 1) % MPS_PARTITION_SLOTS;
+		if (slot->plan.plan != NULL)
+			SPI_freeplan(slot->plan.plan);
+		pfree(slot->name);
+		pfree((char *) slot->plan.sql);
+	}
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	slot->relid = relid;
+	slot->name = pstrdup(name);
+	slot->plan.sql = psprintf(pp->sql, name);
+	MemoryContextSwitchTo(old);
+	slot->plan.nargs = pp->nargs;
+	memcpy(slot->plan.argtypes, pp->argtypes, sizeof(pp->argtypes));
+	slot->plan.plan = NULL;
+	return &slot->plan;
+}
+
+uint64
+mps_exec_in_tx_partition(MpsPartitionPlan *pp, TimestampTz at, Datum *values,
+						 const char *nulls, bool read_only, long count)
+{
+	Oid			relid = partition_holding(at);
+
+	if (!OidIsValid(relid))
+		return 0;
+	return mps_exec(plan_for(pp, relid), values, nulls, read_only, count);
+}
