@@ -128,13 +128,13 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	}
 
 	mps_spi_connect();
-	/* Checks before the lock read the card as it is; the lock re-reads it. */
-	if (!mps_card_peek(card_id, &card))
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_CARD_NOT_FOUND),
-				 errmsg("card not found"),
-				 errdetail("No card %s.", mps_uuid_to_cstring(card_id)),
-				 errhint("Check the card id.")));
+
+	/*
+	 * The card lock first, then the checks and the key. The key's scope is
+	 * the card, so whoever else could hold this key (another recharge of the
+	 * card) holds the card lock too: the claim below never waits under it.
+	 */
+	mps_card_lock_and_load(card_id, &card);
 	require_may_recharge(&actor, &card, &member, &has_member);
 	if (strcmp(card.card_type, "voucher") == 0)
 		ereport(ERROR,
@@ -161,7 +161,6 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 		return recharge_result(fcinfo, &view);
 	}
 
-	mps_card_lock_and_load(card_id, &card);
 	mps_card_require_usable(&card);
 	if (card.balance > card.max_balance - amount)
 		ereport(ERROR,
