@@ -10,6 +10,8 @@
 #   write-limit      the same without the bcrypt check
 #   contract-limit   charge-limit plus the rows DESIGN.md asks of every charge
 #                    (code consumed, idempotency key, point ledger, audit event)
+#   refund-limit     write-limit plus the rows DESIGN.md asks of every refund
+#                    (payment's refunded total, idempotency key, audit event)
 #   charge distinct, charge hot, refund, recharge: the MPS RPCs
 # The 30 s of each run are taken as 3 interleaved rounds of 10 s, so every
 # ratio compares numbers taken under the same outside load. It prints TPS and
@@ -220,6 +222,10 @@ for ROUND in $(seq 1 "$ROUNDS"); do
   bench_run "charge hot" "$DB" -n -T "$SLICE" -D round="$ROUND" -D n=0 -D hot_qr="$HOT_QR" \
     -f "$HERE/charge_hot.sql"
   if [ "$NPAY" -gt 0 ]; then
+    RUN_PGOPTIONS=
+    bench_run refund-limit "$DB" -n -T "$SLICE" -D round="$ROUND" -D n=0 -D npay="$NPAY" \
+      -D merchant_id="$MERCHANT_ID" -D operator_id="$OPERATOR" -f "$HERE/refund_limit.sql"
+    RUN_PGOPTIONS=$CLAIMS
     bench_run refund "$DB" -n -T "$SLICE" -D round="$ROUND" -D n=0 -D npay="$NPAY" -f "$HERE/refund.sql"
   elif [ -z "${FAILED[refund]:-}" ]; then
     echo "  refund           skipped: no payments to refund"; FAILED[refund]=1; ERRORS=$((ERRORS + 1))
@@ -239,14 +245,15 @@ COUNTS=$(sql "$DB" "
          count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'hot-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'write-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'adjustment' AND reason = 'contract-limit') || ' ' ||
+         count(*) FILTER (WHERE kind = 'refund' AND reason = 'refund-limit') || ' ' ||
          count(*) FILTER (WHERE kind = 'payment' AND idempotency_key LIKE 'dc-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'payment' AND idempotency_key LIKE 'hot-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'refund' AND idempotency_key LIKE 'rf-%') || ' ' ||
          count(*) FILTER (WHERE kind = 'recharge' AND idempotency_key LIKE 'rc-%')
   FROM mps.transactions") || COUNTS=
-read -r -a ROWS <<<"${COUNTS:-x x x x x x x x}"
+read -r -a ROWS <<<"${COUNTS:-x x x x x x x x x}"
 i=0
-for name in charge-limit hot-limit write-limit contract-limit "charge distinct" "charge hot" refund recharge; do
+for name in charge-limit hot-limit write-limit contract-limit refund-limit "charge distinct" "charge hot" refund recharge; do
   rows=${ROWS[$i]}; i=$((i + 1))
   [ -z "${FAILED[$name]:-}" ] && [ -n "${TX[$name]:-}" ] || continue
   # pgbench -T may leave a client's last transaction committed but uncounted.
@@ -272,7 +279,7 @@ case "$BOOKS" in *", 0 balance and 0 points mismatches") ;; *) CHECKS_OK=0 ;; es
 # ---- 4. report ----------------------------------------------------------------
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
 declare -A TPS
-for name in tpcb-like bcrypt-floor charge-limit hot-limit write-limit contract-limit "charge distinct" "charge hot" refund recharge; do
+for name in tpcb-like bcrypt-floor charge-limit hot-limit write-limit contract-limit refund-limit "charge distinct" "charge hot" refund recharge; do
   TPS[$name]=$(tps_of "$name")
 done
 row() { # name reference target
@@ -318,6 +325,7 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
   row hot-limit charge-limit ""
   row write-limit tpcb-like ""
   row contract-limit charge-limit ""
+  row refund-limit write-limit ""
   row "charge distinct" charge-limit 0.95
   row "charge hot" charge-limit 0.9
   row refund write-limit 0.8
@@ -327,6 +335,8 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
        "(what the write and its WAL flush add to the bcrypt check)"
   echo "- charge distinct / contract-limit = $(ratio "${TPS[charge distinct]}" "${TPS[contract-limit]}")x" \
        "(both write a charge's rows; what MPS's checks, pricing and statements add to them)"
+  echo "- refund / refund-limit = $(ratio "${TPS[refund]}" "${TPS[refund-limit]}")x" \
+       "(both write a refund's rows; what MPS's checks and statements add to them)"
   echo "- charge hot / hot-limit = $(ratio "${TPS[charge hot]}" "${TPS[hot-limit]}")x" \
        "(both on one card, where every commit waits for its own WAL flush while it holds" \
        "the card, so no two commits share a flush)"
