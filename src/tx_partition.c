@@ -18,11 +18,11 @@
 #include "catalog/partition.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/partcache.h"
 #include "utils/rel.h"
-#include "utils/builtins.h"
 #include "utils/timestamp.h"
 
 #include "tx_partition.h"
@@ -40,7 +40,7 @@ partition_holding(TimestampTz at)
 
 	if (!OidIsValid(parent))
 		elog(ERROR, "mps: table mps.transactions is missing");
-	/* The lock every query on the table takes; the bounds cannot change under it. */
+	/* The lock any query on the table takes, and its bounds as such a query sees them. */
 	rel = table_open(parent, AccessShareLock);
 	key = RelationGetPartitionKey(rel);
 	desc = RelationGetPartitionDesc(rel, true);
@@ -81,21 +81,28 @@ plan_for(MpsPartitionPlan *pp, Oid relid)
 	if (nspname == NULL || relname == NULL)
 		elog(ERROR, "mps: partition %u vanished", relid);
 	name = quote_qualified_identifier(nspname, relname);
+	slot = NULL;
 	for (i = 0; i < pp->nslots; i++)
 	{
-		slot = &pp->slots[i];
+		if (pp->slots[i].relid != relid)
+			continue;
 		/* The name too: a kept plan finds its table again by name after DDL. */
-		if (slot->relid == relid && strcmp(slot->name, name) == 0)
-			return &slot->plan;
+		if (strcmp(pp->slots[i].name, name) == 0)
+			return &pp->slots[i].plan;
+		slot = &pp->slots[i];	/* renamed: make its plan again */
+		break;
 	}
 
-	/* A new slot, or the oldest one reused (refunds are mostly of recent months). */
-	if (pp->nslots < MPS_PARTITION_SLOTS)
+	/* That slot, a new one, or the oldest made (refunds are mostly of recent months). */
+	if (slot == NULL && pp->nslots < MPS_PARTITION_SLOTS)
 		slot = &pp->slots[pp->nslots++];
 	else
 	{
-		slot = &pp->slots[pp->next_victim];
-		pp->next_victim = (pp->next_victim + 1) % MPS_PARTITION_SLOTS;
+		if (slot == NULL)
+		{
+			slot = &pp->slots[pp->next_victim];
+			pp->next_victim = (pp->next_victim + 1) % MPS_PARTITION_SLOTS;
+		}
 		if (slot->plan.plan != NULL)
 			SPI_freeplan(slot->plan.plan);
 		pfree(slot->name);
