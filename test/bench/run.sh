@@ -263,51 +263,6 @@ for name in charge-limit hot-limit write-limit contract-limit refund-limit "char
     CHECKS_OK=0
   fi
 done
-# ---- 3b. CPU per transaction: one client, the backend's own CPU -------------
-# Throughput on this shared machine moves by +-0.1 between runs; the CPU a
-# backend spends per transaction, with one client and no wait for the WAL
-# flush (synchronous_commit off for these sessions only), moves by a few
-# percent. log_statement_stats makes the backend log its cumulative CPU after
-# every statement; the first and the last of the run give its CPU per
-# transaction. After the row counts above (these runs add rows), before the
-# books are checked.
-declare -A CPU
-SERVER_LOG="$(sql postgres "SHOW data_directory")/server.log"
-cpu_run() { # NAME N PGBENCH-ARGS...: backend CPU per transaction, ms
-  local name=$1 n=$2 start log ms
-  shift 2
-  start=$(stat -c %s "$SERVER_LOG") || return 1
-  log=$WORK/cpu-${name// /-}.log
-  if ! PGOPTIONS="-c log_statement_stats=on -c synchronous_commit=off $RUN_PGOPTIONS" \
-       "$PGBENCH" -M prepared -n -c 1 -j 1 -t "$n" "$@" "$DB" >"$log" 2>&1 || grep -q 'aborted' "$log"; then
-    printf '  %-16s FAILED (log %s)\n' "$name" "$log"
-    ERRORS=$((ERRORS + 1))
-    return 1
-  fi
-  ms=$(tail -c +$((start + 1)) "$SERVER_LOG" |
-       sed -n 's/.*\[\([0-9.]*\) s user, \([0-9.]*\) s system total\].*/\1 \2/p' |
-       awk -v n="$n" 'NR == 1 { f = $1 + $2 } { l = $1 + $2 } END { if (NR > 1) printf "%.3f", (l - f) * 1000 / (n - 1) }')
-  [ -z "$ms" ] || CPU[$name]=$ms
-  printf '  %-16s %s ms\n' "$name" "${ms:-failed}"
-}
-if [ -r "$SERVER_LOG" ] && [ "$NPAY" -gt 0 ]; then
-  echo "CPU per transaction (one client)"
-  provision 1000 >/dev/null
-  sql "$DB" "VACUUM ANALYZE" || die "vacuum failed"
-  RUN_PGOPTIONS=
-  cpu_run write-limit 2000 -D ncodes="$NCODES" -D merchant_id="$MERCHANT_ID" -f "$HERE/write_limit.sql"
-  cpu_run refund-limit 2000 -D round=0 -D n=0 -D npay="$NPAY" -D merchant_id="$MERCHANT_ID" \
-    -D operator_id="$OPERATOR" -f "$HERE/refund_limit.sql"
-  cpu_run recharge 2000 -D round=0 -D n=0 -D ncodes="$NCODES" -f "$HERE/recharge.sql"
-  cpu_run charge-limit 500 -D ncodes="$NCODES" -D merchant_id="$MERCHANT_ID" -f "$HERE/charge_limit.sql"
-  cpu_run contract-limit 500 -D merchant_id="$MERCHANT_ID" -D operator_id="$OPERATOR" \
-    -f "$HERE/contract_limit.sql"
-  RUN_PGOPTIONS=$CLAIMS
-  cpu_run refund 2000 -D round=0 -D n=0 -D npay="$NPAY" -f "$HERE/refund.sql"
-  cpu_run "charge distinct" 500 -f "$HERE/charge_distinct.sql"
-  RUN_PGOPTIONS=
-fi
-
 BOOKS=$(sql "$DB" "
   SELECT format('%s cards, %s movements, %s balance and %s points mismatches',
     (SELECT count(*) FROM mps.cards), (SELECT count(*) FROM mps.transactions),
@@ -391,14 +346,6 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
     echo "- one bcrypt verification at cost $BCRYPT_COST, one thread, best of 3: libxcrypt crypt_r" \
          "(the C core) $LIBX_MS ms, pgcrypto crypt (the reference statements) $PGC_MS ms;" \
          "libxcrypt / pgcrypto = $(ratio "$LIBX_MS" "$PGC_MS")"
-  fi
-  if [ "${#CPU[@]}" -gt 0 ]; then
-    echo "- backend CPU per transaction, one client, synchronous_commit off (ms; lower is better):" \
-         "write-limit ${CPU[write-limit]:-?}, refund-limit ${CPU[refund-limit]:-?}," \
-         "refund ${CPU[refund]:-?} ($(ratio "${CPU[refund]:-}" "${CPU[refund-limit]:-}")x refund-limit)," \
-         "recharge ${CPU[recharge]:-?} ($(ratio "${CPU[recharge]:-}" "${CPU[write-limit]:-}")x write-limit);" \
-         "charge-limit ${CPU[charge-limit]:-?}, contract-limit ${CPU[contract-limit]:-?}," \
-         "charge distinct ${CPU[charge distinct]:-?} ($(ratio "${CPU[charge distinct]:-}" "${CPU[contract-limit]:-}")x contract-limit)"
   fi
   echo "- WAL bytes/tx: the cluster's WAL over the run's transactions, full-page images after" \
        "the checkpoint that precedes every run included"
