@@ -133,6 +133,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	 * The card lock first, then the checks and the key. The key's scope is
 	 * the card, so whoever else could hold this key (another recharge of the
 	 * card) holds the card lock too: the claim below never waits under it.
+	 * A caller the checks refuse holds the lock only until that error.
 	 */
 	mps_card_lock_and_load(card_id, &card);
 	require_may_recharge(&actor, &card, &member, &has_member);
