@@ -32,3 +32,15 @@ BEGIN
   END LOOP;
 END
 $triggers$;
+
+-- Each backend keeps a copy of the currencies and membership levels
+-- (src/ref_cache.c); a change to either table tells every backend to read
+-- them again (a relcache invalidation, sent when the change commits).
+CREATE FUNCTION mps_internal.ref_cache_changed() RETURNS trigger
+AS 'MODULE_PATHNAME', 'mps_ref_cache_changed'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION mps_internal.ref_cache_changed() FROM PUBLIC;
+CREATE TRIGGER ref_cache_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mps.currencies
+  FOR EACH STATEMENT EXECUTE FUNCTION mps_internal.ref_cache_changed();
+CREATE TRIGGER ref_cache_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON mps.membership_levels
+  FOR EACH STATEMENT EXECUTE FUNCTION mps_internal.ref_cache_changed();

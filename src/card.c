@@ -23,15 +23,14 @@
 #include "ids.h"
 #include "money.h"
 #include "mps.h"
+#include "ref_cache.h"
 #include "spi_util.h"
 
+/* The currency's caps and the level come from ref_cache.c, not from joins. */
 #define CARD_SELECT \
-	"SELECT c.card_type::text, c.status::text, c.currency::text, cur.exponent, cur.max_amount," \
-	" cur.max_balance, c.balance, c.points, c.fixed_discount_bp, c.expires_at," \
-	" l.id, l.code, l.discount_bp, l.earn_rate_bp, l.min_points, l.max_points"
-#define CARD_FROM \
-	" FROM mps.cards c JOIN mps.currencies cur ON cur.code = c.currency" \
-	" LEFT JOIN mps.membership_levels l ON l.id = c.level_id"
+	"SELECT c.card_type::text, c.status::text, c.currency::text, c.level_id," \
+	" c.balance, c.points, c.fixed_discount_bp, c.expires_at"
+#define CARD_FROM " FROM mps.cards c"
 
 static MpsPlan card_for_update = {CARD_SELECT CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
 static MpsPlan card_peek = {CARD_SELECT CARD_FROM " WHERE c.id = $1", 1, {UUIDOID}};
@@ -54,40 +53,27 @@ copy_cstr(char *dst, size_t size, const char *src)
 	strlcpy(dst, src ? src : "", size);
 }
 
-/* Level columns start at `col`: id, code, discount_bp, earn_rate_bp, min, max. */
-static void
-read_level(uint64 row, int col, MpsLevel *level)
-{
-	memset(level, 0, sizeof(*level));
-	if (mps_col_isnull(row, col))
-		return;
-	level->valid = true;
-	level->id = mps_col_int32(row, col, 0);
-	copy_cstr(level->code, sizeof(level->code), mps_col_text(row, col + 1));
-	level->discount_bp = mps_col_int32(row, col + 2, 0);
-	level->earn_rate_bp = mps_col_int32(row, col + 3, 0);
-	level->min_points = mps_col_int64(row, col + 4, 0);
-	level->open = mps_col_isnull(row, col + 5);
-	level->max_points = mps_col_int64(row, col + 5, 0);
-}
-
 static void
 read_card(const pg_uuid_t *card_id, MpsCard *card)
 {
+	MpsCurrency cur;
+
 	memset(card, 0, sizeof(*card));
 	card->id = *card_id;
 	copy_cstr(card->card_type, sizeof(card->card_type), mps_col_text(0, 1));
 	copy_cstr(card->status, sizeof(card->status), mps_col_text(0, 2));
 	copy_cstr(card->currency, sizeof(card->currency), mps_col_text(0, 3));
-	card->exponent = mps_col_int32(0, 4, 2);
-	card->max_amount = mps_col_int64(0, 5, 0);
-	card->max_balance = mps_col_int64(0, 6, 0);
-	card->balance = mps_col_int64(0, 7, 0);
-	card->points = mps_col_int64(0, 8, 0);
-	card->fixed_discount_bp = mps_col_int32(0, 9, 0);
-	card->has_expiry = !mps_col_isnull(0, 10);
-	card->expires_at = mps_col_timestamptz(0, 10, 0);
-	read_level(0, 11, &card->level);
+	if (!mps_col_isnull(0, 4))
+		mps_level_by_id(mps_col_int32(0, 4, 0), &card->level);
+	card->balance = mps_col_int64(0, 5, 0);
+	card->points = mps_col_int64(0, 6, 0);
+	card->fixed_discount_bp = mps_col_int32(0, 7, 0);
+	card->has_expiry = !mps_col_isnull(0, 8);
+	card->expires_at = mps_col_timestamptz(0, 8, 0);
+	mps_currency_of_row(card->currency, &cur);
+	card->exponent = cur.exponent;
+	card->max_amount = cur.max_amount;
+	card->max_balance = cur.max_balance;
 }
 
 static void
@@ -138,9 +124,9 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 	if (mps_exec(&card_for_payment, v, n, false, 1) == 0)
 		card_not_found(card_id);
 	read_card(card_id, card);
-	*payer_role = mps_col_text(0, 17);
-	*code_used = mps_col_bool(0, 18, false);
-	*code_revoked = mps_col_bool(0, 19, false);
+	*payer_role = mps_col_text(0, 9);
+	*code_used = mps_col_bool(0, 10, false);
+	*code_revoked = mps_col_bool(0, 11, false);
 }
 
 bool
@@ -241,30 +227,16 @@ mps_card_owner(const pg_uuid_t *card_id, pg_uuid_t *member_id)
 	return mps_col_uuid(0, 1, member_id);
 }
 
-static MpsPlan level_for_points = {
-	"SELECT id, code, discount_bp, earn_rate_bp, min_points, max_points"
-	" FROM mps.membership_levels WHERE min_points <= $1 ORDER BY min_points DESC LIMIT 1",
-	1, {INT8OID}
-};
-
 void
 mps_level_for_points(int64 points, const MpsLevel *current, MpsLevel *out)
 {
-	Datum		v[1];
-
 	if (current->valid && points >= current->min_points &&
 		(current->open || points <= current->max_points))
 	{
 		*out = *current;
 		return;
 	}
-	v[0] = Int64GetDatum(points);
-	if (mps_exec(&level_for_points, v, NULL, false, 1) == 0)
-	{
-		memset(out, 0, sizeof(*out));
-		return;
-	}
-	read_level(0, 1, out);
+	mps_level_by_points(points, out);
 }
 
 void

@@ -8,14 +8,14 @@
 
 #include "errors.h"
 #include "merchant.h"
+#include "ref_cache.h"
 #include "spi_util.h"
 
 /* The merchant and whether the calling user ($2, NULL for none) is one of its users. */
 static MpsPlan merchant_by_code = {
-	"SELECT m.id, m.code, m.status::text, m.currency::text, c.exponent, c.max_amount,"
+	"SELECT m.id, m.code, m.status::text, m.currency::text,"
 	" EXISTS (SELECT 1 FROM mps.merchant_users u WHERE u.merchant_id = m.id AND u.user_id = $2)"
-	" FROM mps.merchants m JOIN mps.currencies c ON c.code = m.currency"
-	" WHERE m.code = upper(btrim($1))",
+	" FROM mps.merchants m WHERE m.code = upper(btrim($1))",
 	2, {TEXTOID, UUIDOID}
 };
 
@@ -25,6 +25,7 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 	Datum		v[2];
 	char		n[3] = "  ";
 	bool		is_user;
+	MpsCurrency cur;
 
 	memset(m, 0, sizeof(*m));
 	if (code == NULL)
@@ -48,9 +49,10 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 	strlcpy(m->code, mps_col_text(0, 2), sizeof(m->code));
 	strlcpy(m->status, mps_col_text(0, 3), sizeof(m->status));
 	strlcpy(m->currency, mps_col_text(0, 4), sizeof(m->currency));
-	m->exponent = mps_col_int32(0, 5, 2);
-	m->max_amount = mps_col_int64(0, 6, 0);
-	is_user = mps_col_bool(0, 7, false);
+	is_user = mps_col_bool(0, 5, false);
+	mps_currency_of_row(m->currency, &cur);
+	m->exponent = cur.exponent;
+	m->max_amount = cur.max_amount;
 
 	/* Who may act for it comes before what state it is in. */
 	if (!actor->is_admin && !is_user)

@@ -10,6 +10,7 @@
 #include "utils/guc.h"
 
 #include "mps.h"
+#include "ref_cache.h"
 
 PG_MODULE_MAGIC;
 
@@ -67,6 +68,7 @@ _PG_init(void)
 							 "The deployment's plan gate: off refuses every marketing call.",
 							 &mps_marketing_enabled, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	mps_ref_cache_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("mps");
 #else
