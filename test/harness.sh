@@ -35,6 +35,8 @@ install_deps() {
   [ -f /usr/include/crypt.h ] || need+=(libcrypt-dev)
   command -v make >/dev/null 2>&1 || need+=(make)
   command -v gcc >/dev/null 2>&1 || need+=(gcc)
+  # The bench counts instructions per transaction with callgrind.
+  [ "$MODE" != bench ] || command -v valgrind >/dev/null 2>&1 || need+=(valgrind)
   if [ ${#need[@]} -gt 0 ]; then
     say "installing: ${need[*]}"
     if [ "$(id -u)" -ne 0 ]; then

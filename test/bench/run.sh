@@ -359,6 +359,15 @@ echo
 echo "written to $RESULTS (total $(took "$T0"))"
 [ "$CHECKS_OK" -eq 1 ] || { echo "bench: the runs' effects do not add up (see above)" >&2; ERRORS=$((ERRORS + 1)); }
 
+# Instructions per transaction, on a cluster of its own under callgrind.
+echo
+echo "== instructions per transaction (test/bench/instructions.sh)"
+if bash "$HERE/instructions.sh" "$RESULTS"; then
+  sed -n '/^## Instructions per transaction/,$p' "$RESULTS" | sed -n '/^| run/,$p'
+else
+  ERRORS=$((ERRORS + 1))
+fi
+
 # Marketing-group pricing: 1,000,000 lines, 10 stacked rules, C vs PL/pgSQL.
 echo
 echo "== marketing pricing (test/bench/mg_pricing.sql)"
