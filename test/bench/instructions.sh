@@ -116,6 +116,7 @@ measure write-limit 50 300 -D ncodes="$NCODES" -D merchant_id="$MERCHANT_ID" -f 
 measure refund-limit 50 300 -D npay="$NPAY" -D merchant_id="$MERCHANT_ID" -D operator_id="$OPERATOR" \
   -D n=0 -f "$HERE/refund_limit.sql"
 PGOPTIONS=$CLAIMS measure refund 50 300 -D npay="$NPAY" -D n=0 -f "$HERE/refund.sql"
+measure recharge-limit 50 300 -D ncodes="$NCODES" -D n=0 -f "$HERE/recharge_limit.sql"
 measure recharge 50 300 -D ncodes="$NCODES" -D n=0 -f "$HERE/recharge.sql"
 stop
 
@@ -145,9 +146,11 @@ row() { # name reference target
   row "charge distinct" charge-limit 0.95
   row write-limit "" ""
   row refund-limit write-limit ""
+  row recharge-limit write-limit ""
   row refund write-limit 0.8
   row recharge write-limit 0.8
   echo
   echo "- charge distinct / contract-limit = $(ratio "charge distinct" contract-limit)x;" \
-       "refund / refund-limit = $(ratio refund refund-limit)x"
+       "refund / refund-limit = $(ratio refund refund-limit)x;" \
+       "recharge / recharge-limit = $(ratio recharge recharge-limit)x"
 } >>"$OUT"
