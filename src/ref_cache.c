@@ -131,18 +131,41 @@ ref_cache_load(void)
 	ref_valid = (ref_invalidations == invalidations_before);
 }
 
-bool
-mps_currency_find(const char *code, MpsCurrency *out)
+static bool
+currency_lookup(const char *code, MpsCurrency *out)
 {
 	int			i;
 
-	ref_cache_load();
 	for (i = 0; i < ncurrencies; i++)
 		if (strcmp(currencies[i].code, code) == 0)
 		{
 			*out = currencies[i];
 			return true;
 		}
+	return false;
+}
+
+/*
+ * A stored row can name a currency or level newer than the copy: a
+ * transaction that began before the change committed, reading a row made
+ * after it. A miss therefore reads the tables once more before it counts.
+ */
+static void
+ref_cache_reload(void)
+{
+	ref_valid = false;
+	ref_cache_load();
+}
+
+bool
+mps_currency_find(const char *code, MpsCurrency *out)
+{
+	ref_cache_load();
+	if (currency_lookup(code, out))
+		return true;
+	ref_cache_reload();
+	if (currency_lookup(code, out))
+		return true;
 	memset(out, 0, sizeof(*out));
 	return false;
 }
@@ -154,18 +177,29 @@ mps_currency_of_row(const char *code, MpsCurrency *out)
 		elog(ERROR, "mps: currency \"%s\" of a stored row is not in mps.currencies", code);
 }
 
-void
-mps_level_by_id(int32 id, MpsLevel *out)
+static bool
+level_lookup(int32 id, MpsLevel *out)
 {
 	int			i;
 
-	ref_cache_load();
 	for (i = 0; i < nlevels; i++)
 		if (levels[i].id == id)
 		{
 			*out = levels[i];
-			return;
+			return true;
 		}
+	return false;
+}
+
+void
+mps_level_by_id(int32 id, MpsLevel *out)
+{
+	ref_cache_load();
+	if (level_lookup(id, out))
+		return;
+	ref_cache_reload();
+	if (level_lookup(id, out))
+		return;
 	memset(out, 0, sizeof(*out));
 }
 
