@@ -6,7 +6,7 @@
  * every movement two more scans and their executor set-up; they change a few
  * times a year. So each backend keeps a copy, read with SPI on first use and
  * read again after either table changed: a statement trigger on both tables
- * (sql/20_tables.sql) sends a relcache invalidation for its table, which this
+ * (sql/69_config_audit.sql) sends a relcache invalidation for its table, which this
  * file's callback turns into "read again". PostgreSQL delivers it to every
  * backend at its next transaction start or lock, and to the changing
  * transaction itself at its next command, so a movement sees the settings
