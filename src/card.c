@@ -275,8 +275,7 @@ mps_movement_init(MpsMovement *m, const char *kind)
 #define WRITE_AUDIT \
 	" a AS (INSERT INTO audit.event_log (actor_via, actor_admin, actor_user_id, action, entity_type," \
 	" entity_id, after, idempotency_key)" \
-	" SELECT $27, $28, $18, $29, 'transaction', $1::text," \
-	" jsonb_build_object('card_id', $3) || coalesce($30::jsonb, '{}'), $21)"
+	" SELECT $27, $28, $18, $29, 'transaction', $1::text, $30::jsonb, $21)"
 #define WRITE_RESULT " SELECT (SELECT count(*) FROM c), 1::bigint"
 #define WRITE_RESULT_Q " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM q)"
 #define WRITE_ARGS \
@@ -333,6 +332,22 @@ mps_movement_prepare(MpsCard *card, MpsMovement *m)
 	m->points_after = new_points;
 }
 
+/*
+ * The movement's audit summary with the card named first: every movement's
+ * event names its card. A "card_id" the caller put in its summary comes
+ * later, so it wins, as the last of duplicate keys does in jsonb.
+ */
+static char *
+audit_with_card(const MpsCard *card, const char *after)
+{
+	const char *id = mps_uuid_to_cstring(&card->id);
+
+	if (after == NULL || strcmp(after, "{}") == 0)
+		return psprintf("{\"card_id\": \"%s\"}", id);
+	Assert(after[0] == '{');
+	return psprintf("{\"card_id\": \"%s\", %s", id, after + 1);
+}
+
 bool
 mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
 				   const char *audit_action, const char *audit_after)
@@ -386,7 +401,7 @@ mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
 	SET_TEXT(26, actor->via);
 	v[27] = BoolGetDatum(actor->is_admin);
 	v[28] = CStringGetTextDatum(audit_action);
-	SET_TEXT(29, audit_after);
+	v[29] = CStringGetTextDatum(audit_with_card(card, audit_after));
 	mps_exec(plan, v, n, false, 1);
 	if (mps_col_int64(0, 1, 0) != 1)
 		elog(ERROR, "mps: card %s vanished under its lock", mps_uuid_to_cstring(&card->id));
