@@ -276,8 +276,9 @@ mps_movement_init(MpsMovement *m, const char *kind)
 	" a AS (INSERT INTO audit.event_log (actor_via, actor_admin, actor_user_id, action, entity_type," \
 	" entity_id, after, idempotency_key)" \
 	" SELECT $27, $28, $18, $29, 'transaction', $1::text, $30::jsonb, $21)"
-#define WRITE_RESULT " SELECT (SELECT count(*) FROM c), 1::bigint"
-#define WRITE_RESULT_Q " SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM q)"
+/* One row when the card was updated: whether the code was consumed (always, without one). */
+#define WRITE_RESULT " SELECT true FROM c"
+#define WRITE_RESULT_Q " SELECT EXISTS (SELECT FROM q) FROM c"
 #define WRITE_ARGS \
 	30, {UUIDOID, TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, \
 		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, \
@@ -402,10 +403,9 @@ mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
 	v[27] = BoolGetDatum(actor->is_admin);
 	v[28] = CStringGetTextDatum(audit_action);
 	v[29] = CStringGetTextDatum(audit_with_card(card, audit_after));
-	mps_exec(plan, v, n, false, 1);
-	if (mps_col_int64(0, 1, 0) != 1)
+	if (mps_exec(plan, v, n, false, 1) != 1)
 		elog(ERROR, "mps: card %s vanished under its lock", mps_uuid_to_cstring(&card->id));
-	consumed = mps_col_int64(0, 2, 0) == 1;
+	consumed = mps_col_bool(0, 1, false);
 
 	card->balance = m->balance_after;
 	card->points = m->points_after;
