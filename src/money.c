@@ -20,6 +20,7 @@
 
 #include "errors.h"
 #include "money.h"
+#include "ref_cache.h"
 #include "spi_util.h"
 
 static void
@@ -168,26 +169,18 @@ PG_FUNCTION_INFO_V1(mps_to_minor);
 Datum
 mps_to_minor(PG_FUNCTION_ARGS)
 {
-	static MpsPlan currency_plan = {
-		"SELECT exponent, max_amount FROM mps.currencies WHERE code = $1", 1, {TEXTOID}
-	};
 	char	   *currency = PG_ARGISNULL(1) ? "" : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	const char *param = PG_ARGISNULL(2) ? "amount" : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	Datum		v[1];
-	int			exponent;
-	int64		max_amount;
+	MpsCurrency cur;
 
 	mps_spi_connect();
-	v[0] = CStringGetTextDatum(currency);
-	if (mps_exec(&currency_plan, v, NULL, false, 1) == 0)
+	if (!mps_currency_find(currency, &cur))
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_CURRENCY_UNKNOWN),
 				 errmsg("unknown currency"),
 				 errdetail("Currency \"%s\" is not configured.", currency),
 				 errhint("Use one of mps.currencies (e.g. CNY, EUR, USD, JPY).")));
-	exponent = mps_col_int32(0, 1, 2);
-	max_amount = mps_col_int64(0, 2, 0);
 	mps_spi_finish();
 	PG_RETURN_INT64(mps_amount_from_numeric(PG_ARGISNULL(0) ? NULL : PG_GETARG_NUMERIC(0),
-											exponent, max_amount, param, currency));
+											cur.exponent, cur.max_amount, param, currency));
 }

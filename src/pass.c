@@ -32,6 +32,7 @@
 #include "merchant.h"
 #include "pass.h"
 #include "qr.h"
+#include "ref_cache.h"
 #include "spi_util.h"
 
 static MpsPlan purchase_result = {
@@ -55,9 +56,8 @@ typedef struct PassPlanRow
 
 static MpsPlan plan_by_code = {
 	"SELECT p.id, p.code, p.uses_per_purchase, p.price, p.currency::text, p.validity_days,"
-	" p.auto_activate, p.is_active, c.exponent, c.max_amount"
-	" FROM mps.pass_plans p JOIN mps.currencies c ON c.code = p.currency"
-	" WHERE p.code = upper(btrim($1))",
+	" p.auto_activate, p.is_active"
+	" FROM mps.pass_plans p WHERE p.code = upper(btrim($1))",
 	1, {TEXTOID}
 };
 
@@ -65,6 +65,7 @@ static void
 load_plan(const char *code, PassPlanRow *plan)
 {
 	Datum		v[1];
+	MpsCurrency cur;
 
 	if (code == NULL)
 		pass_required("p_plan_code", "Pass the code of the pass plan to sell.");
@@ -84,8 +85,9 @@ load_plan(const char *code, PassPlanRow *plan)
 	plan->validity_days = mps_col_int32(0, 6, 0);
 	plan->auto_activate = mps_col_bool(0, 7, true);
 	plan->is_active = mps_col_bool(0, 8, false);
-	plan->exponent = mps_col_int32(0, 9, 2);
-	plan->max_amount = mps_col_int64(0, 10, 0);
+	mps_currency_of_row(plan->currency, &cur);
+	plan->exponent = cur.exponent;
+	plan->max_amount = cur.max_amount;
 }
 
 static MpsPlan member_status = {

@@ -29,6 +29,7 @@
 #include "money.h"
 #include "mps.h"
 #include "pricing.h"
+#include "ref_cache.h"
 #include "spi_util.h"
 
 void
@@ -484,23 +485,19 @@ mps_mg_line_final(PG_FUNCTION_ARGS)
 	if (cache == NULL || cache->group_id != group_id || strcmp(cache->currency, currency) != 0)
 	{
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		static MpsPlan exponent_plan = {
-			"SELECT exponent FROM mps.currencies WHERE code = $1", 1, {TEXTOID}
-		};
-		Datum		v[1];
+		MpsCurrency cur;
 
 		cache = palloc0(sizeof(LineCache));
 		cache->group_id = group_id;
 		strlcpy(cache->currency, currency, sizeof(cache->currency));
 		mps_spi_connect();
-		v[0] = CStringGetTextDatum(currency);
-		if (mps_exec(&exponent_plan, v, NULL, false, 1) == 0)
+		if (!mps_currency_find(currency, &cur))
 			ereport(ERROR,
 					(errcode(ERRCODE_MPS_CURRENCY_UNKNOWN),
 					 errmsg("unknown currency"),
 					 errdetail("Currency \"%s\" is not configured.", currency),
 					 errhint("Use one of mps.currencies.")));
-		cache->exponent = mps_col_int32(0, 1, 2);
+		cache->exponent = cur.exponent;
 		cache->nrules = mps_load_rules(group_id, currency, &cache->rules);	/* SPI_palloc: fn_mcxt */
 		mps_spi_finish();
 		fcinfo->flinfo->fn_extra = cache;

@@ -9,19 +9,17 @@
 #include "utils/timestamp.h"
 
 #include "money.h"
+#include "ref_cache.h"
 #include "spi_util.h"
 #include "tx_partition.h"
 #include "txview.h"
 
 static MpsPartitionPlan load_tx = {
-	"SELECT t.card_id, t.currency::text, cur.exponent, t.kind::text, t.amount, t.raw_amount,"
+	"SELECT t.card_id, t.currency::text, t.kind::text, t.amount, t.raw_amount,"
 	" t.discount_amount, t.final_amount, t.balance_after, t.points_delta, t.points_after,"
-	" lb.code, la.code, t.merchant_id, t.original_tx_id, t.order_no, t.details::text,"
+	" t.level_before, t.level_after, t.merchant_id, t.original_tx_id, t.order_no, t.details::text,"
 	" (t.details->>'refunded_total')::bigint, (t.details->>'original_final')::bigint"
-	" FROM %s t JOIN mps.currencies cur ON cur.code = t.currency"
-	" LEFT JOIN mps.membership_levels lb ON lb.id = t.level_before"
-	" LEFT JOIN mps.membership_levels la ON la.id = t.level_after"
-	" WHERE t.id = $1 AND t.created_at = $2",
+	" FROM %s t WHERE t.id = $1 AND t.created_at = $2",
 	2, {UUIDOID, TIMESTAMPTZOID}
 };
 
@@ -29,7 +27,12 @@ bool
 mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 {
 	Datum		v[2];
-	char	   *s;
+	MpsCurrency cur;
+	MpsLevel	level;
+	bool		has_before;
+	bool		has_after;
+	int32		before;
+	int32		after;
 
 	memset(view, 0, sizeof(*view));
 	v[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
@@ -40,25 +43,38 @@ mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 	view->created_at = created_at;
 	mps_col_uuid(0, 1, &view->card_id);
 	strlcpy(view->currency, mps_col_text(0, 2), sizeof(view->currency));
-	view->exponent = mps_col_int32(0, 3, 2);
-	strlcpy(view->kind, mps_col_text(0, 4), sizeof(view->kind));
-	view->amount = mps_col_int64(0, 5, 0);
-	view->raw_amount = mps_col_int64(0, 6, 0);
-	view->discount_amount = mps_col_int64(0, 7, 0);
-	view->final_amount = mps_col_int64(0, 8, 0);
-	view->balance_after = mps_col_int64(0, 9, 0);
-	view->points_delta = mps_col_int64(0, 10, 0);
-	view->points_after = mps_col_int64(0, 11, 0);
-	s = mps_col_text(0, 12);
-	strlcpy(view->level_before, s ? s : "", sizeof(view->level_before));
-	s = mps_col_text(0, 13);
-	strlcpy(view->level_after, s ? s : "", sizeof(view->level_after));
-	view->has_merchant = mps_col_uuid(0, 14, &view->merchant_id);
-	view->has_original = mps_col_uuid(0, 15, &view->original_tx_id);
-	view->order_no = mps_col_text(0, 16);
-	view->details = mps_col_text(0, 17);
-	view->refunded_total = mps_col_int64(0, 18, 0);
-	view->original_final = mps_col_int64(0, 19, 0);
+	strlcpy(view->kind, mps_col_text(0, 3), sizeof(view->kind));
+	view->amount = mps_col_int64(0, 4, 0);
+	view->raw_amount = mps_col_int64(0, 5, 0);
+	view->discount_amount = mps_col_int64(0, 6, 0);
+	view->final_amount = mps_col_int64(0, 7, 0);
+	view->balance_after = mps_col_int64(0, 8, 0);
+	view->points_delta = mps_col_int64(0, 9, 0);
+	view->points_after = mps_col_int64(0, 10, 0);
+	has_before = !mps_col_isnull(0, 11);
+	before = mps_col_int32(0, 11, 0);
+	has_after = !mps_col_isnull(0, 12);
+	after = mps_col_int32(0, 12, 0);
+	view->has_merchant = mps_col_uuid(0, 13, &view->merchant_id);
+	view->has_original = mps_col_uuid(0, 14, &view->original_tx_id);
+	view->order_no = mps_col_text(0, 15);
+	view->details = mps_col_text(0, 16);
+	view->refunded_total = mps_col_int64(0, 17, 0);
+	view->original_final = mps_col_int64(0, 18, 0);
+
+	/* Exponent and level codes from the kept copy (ref_cache.c), as a card read gets them. */
+	mps_currency_of_row(view->currency, &cur);
+	view->exponent = cur.exponent;
+	if (has_before)
+	{
+		mps_level_by_id(before, &level);
+		strlcpy(view->level_before, level.valid ? level.code : "", sizeof(view->level_before));
+	}
+	if (has_after)
+	{
+		mps_level_by_id(after, &level);
+		strlcpy(view->level_after, level.valid ? level.code : "", sizeof(view->level_after));
+	}
 	return true;
 }
 
