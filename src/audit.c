@@ -10,25 +10,70 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "audit.h"
 #include "spi_util.h"
 
-static MpsPlan insert_event = {
-	"INSERT INTO audit.event_log (actor_via, actor_admin, actor_user_id, action, entity_type,"
-	" entity_id, before, after, idempotency_key)"
-	" VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::jsonb, $9)",
-	9, {TEXTOID, BOOLOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}
+/*
+ * Every column with a default is given, as the table's defaults would fill
+ * it: the identity id, clock_timestamp() and session_user.
+ */
+MpsTable	mps_event_log_table = {
+	"audit", "event_log", false, 12, {
+		{"id", INT8OID, MPS_COL_SEQUENCE},
+		{"occurred_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"db_role", TEXTOID, MPS_COL_DATUM},
+		{"actor_via", TEXTOID, MPS_COL_DATUM},
+		{"actor_admin", BOOLOID, MPS_COL_DATUM},
+		{"actor_user_id", UUIDOID, MPS_COL_DATUM},
+		{"action", TEXTOID, MPS_COL_DATUM},
+		{"entity_type", TEXTOID, MPS_COL_DATUM},
+		{"entity_id", TEXTOID, MPS_COL_DATUM},
+		{"before", JSONBOID, MPS_COL_JSONB},
+		{"after", JSONBOID, MPS_COL_JSONB},
+		{"idempotency_key", TEXTOID, MPS_COL_DATUM},
+	}
 };
 
 static Datum
-text_or_null(const char *s, char *null_flag)
+text_or_null(const char *s, bool *isnull)
 {
-	*null_flag = s ? ' ' : 'n';
+	*isnull = s == NULL;
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+void
+mps_audit_row(MpsRowWrite *w, int t, const MpsActor *actor, const char *action,
+			  const char *entity_type, const char *entity_id, const char *before,
+			  const char *after, const char *idempotency_key)
+{
+	Datum		v[12];
+	bool		n[12];
+
+	/* The xid before the event id: audit.seal's horizon relies on that order. */
+	(void) GetTopTransactionId();
+	memset(n, false, sizeof(n));
+	v[0] = (Datum) 0;
+	v[1] = TimestampTzGetDatum(GetCurrentTimestamp());
+	v[2] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	v[3] = text_or_null(actor->via, &n[3]);
+	v[4] = BoolGetDatum(actor->is_admin);
+	v[5] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
+	n[5] = !actor->has_user;
+	v[6] = text_or_null(action, &n[6]);
+	v[7] = text_or_null(entity_type, &n[7]);
+	v[8] = text_or_null(entity_id, &n[8]);
+	n[9] = before == NULL;
+	v[9] = CStringGetDatum(before);
+	n[10] = after == NULL;
+	v[10] = CStringGetDatum(after);
+	v[11] = text_or_null(idempotency_key, &n[11]);
+	mps_row_insert(w, t, v, n);
 }
 
 void
@@ -36,25 +81,12 @@ mps_audit(const MpsActor *actor, const char *action, const char *entity_type,
 		  const char *entity_id, const char *before, const char *after,
 		  const char *idempotency_key)
 {
-	Datum		v[9];
-	char		n[10] = "         ";
+	MpsRowWrite w;
+	MpsRowTarget target = {&mps_event_log_table, 0};
 
-	/* The xid before the event id: audit.seal's horizon relies on that order. */
-	(void) GetTopTransactionId();
-
-	v[0] = text_or_null(actor->via, &n[0]);
-	v[1] = BoolGetDatum(actor->is_admin);
-	if (actor->has_user)
-		v[2] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
-	else
-		n[2] = 'n';
-	v[3] = text_or_null(action, &n[3]);
-	v[4] = text_or_null(entity_type, &n[4]);
-	v[5] = text_or_null(entity_id, &n[5]);
-	v[6] = text_or_null(before, &n[6]);
-	v[7] = text_or_null(after, &n[7]);
-	v[8] = text_or_null(idempotency_key, &n[8]);
-	mps_exec(&insert_event, v, n, false, 0);
+	mps_rows_begin(&w, 1, &target);
+	mps_audit_row(&w, 0, actor, action, entity_type, entity_id, before, after, idempotency_key);
+	mps_rows_end(&w);
 }
 
 void

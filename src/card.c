@@ -18,18 +18,20 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "audit.h"
 #include "card.h"
 #include "errors.h"
 #include "ids.h"
 #include "money.h"
 #include "mps.h"
 #include "ref_cache.h"
+#include "row_write.h"
 #include "spi_util.h"
 
 /* The currency's caps and the level come from ref_cache.c, not from joins. */
 #define CARD_SELECT \
 	"SELECT c.card_type::text, c.status::text, c.currency::text, c.level_id," \
-	" c.balance, c.points, c.fixed_discount_bp, c.expires_at"
+	" c.balance, c.points, c.fixed_discount_bp, c.expires_at, c.ctid"
 #define CARD_FROM " FROM mps.cards c"
 
 static MpsPlan card_for_update = {CARD_SELECT CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
@@ -40,7 +42,7 @@ static MpsPlan card_peek = {CARD_SELECT CARD_FROM " WHERE c.id = $1", 1, {UUIDOI
  * role, and the state of the code it pays with, all as committed now.
  */
 static MpsPlan card_for_payment = {
-	CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL" CARD_FROM
+	CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL, q.ctid" CARD_FROM
 	" LEFT JOIN mps.card_bindings b ON b.card_id = c.id AND b.member_id = $2"
 	" LEFT JOIN mps.card_qr_codes q ON q.id = $3"
 	" WHERE c.id = $1 FOR UPDATE OF c",
@@ -70,6 +72,7 @@ read_card(const pg_uuid_t *card_id, MpsCard *card)
 	card->fixed_discount_bp = mps_col_int32(0, 7, 0);
 	card->has_expiry = !mps_col_isnull(0, 8);
 	card->expires_at = mps_col_timestamptz(0, 8, 0);
+	mps_col_tid(0, 9, &card->tid);
 	mps_currency_of_row(card->currency, &cur);
 	card->exponent = cur.exponent;
 	card->max_amount = cur.max_amount;
@@ -109,7 +112,8 @@ mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card)
 
 void
 mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int64 qr_id,
-						  MpsCard *card, char **payer_role, bool *code_used, bool *code_revoked)
+						  MpsCard *card, char **payer_role, bool *code_used, bool *code_revoked,
+						  ItemPointerData *code_tid)
 {
 	Datum		v[3];
 	char		n[4] = "   ";
@@ -124,9 +128,10 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 	if (mps_exec(&card_for_payment, v, n, false, 1) == 0)
 		card_not_found(card_id);
 	read_card(card_id, card);
-	*payer_role = mps_col_text(0, 9);
-	*code_used = mps_col_bool(0, 10, false);
-	*code_revoked = mps_col_bool(0, 11, false);
+	*payer_role = mps_col_text(0, 10);
+	*code_used = mps_col_bool(0, 11, false);
+	*code_revoked = mps_col_bool(0, 12, false);
+	mps_col_tid(0, 13, code_tid);
 }
 
 bool
@@ -255,58 +260,75 @@ mps_movement_init(MpsMovement *m, const char *kind)
 	mps_uuid7(m->created_at, &m->tx_id);
 }
 
-/* The parts of a movement's statement (see write_movement below). */
-#define WRITE_CARD \
-	"WITH c AS (UPDATE mps.cards SET balance = $12, points = $13, level_id = $15, updated_at = now()" \
-	" WHERE id = $3 RETURNING id),"
-#define WRITE_TX \
-	" t AS (INSERT INTO mps.transactions (id, created_at, card_id, kind, status, currency, amount," \
-	" raw_amount, discount_amount, final_amount, points_delta, balance_after, points_after," \
-	" level_before, level_after, merchant_id, member_id, actor_user_id, original_tx_id," \
-	" qr_code_id, idempotency_key, order_no, reason, tag, details)" \
-	" SELECT $1, $2, $3, $4::mps.tx_kind, $5::mps.tx_status, $6, $7, $8, $9, $10, $11, $12, $13," \
-	" $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24::jsonb, $25::jsonb),"
-#define WRITE_LEDGER \
-	" l AS (INSERT INTO mps.point_ledger (created_at, card_id, tx_id, delta, points_after, reason)" \
-	" VALUES ($2, $3, $1, $11, $13, $26)),"
-#define WRITE_CONSUME \
-	" q AS (UPDATE mps.card_qr_codes q SET used_at = now(), used_tx_id = $1" \
-	" WHERE q.id = $20 AND q.used_at IS NULL AND q.revoked_at IS NULL RETURNING 1),"
-#define WRITE_AUDIT \
-	" a AS (INSERT INTO audit.event_log (actor_via, actor_admin, actor_user_id, action, entity_type," \
-	" entity_id, after, idempotency_key)" \
-	" SELECT $27, $28, $18, $29, 'transaction', $1::text, $30::jsonb, $21)"
-/* One row when the card was updated: whether the code was consumed (always, without one). */
-#define WRITE_RESULT " SELECT true FROM c"
-#define WRITE_RESULT_Q " SELECT EXISTS (SELECT FROM q) FROM c"
-#define WRITE_ARGS \
-	30, {UUIDOID, TIMESTAMPTZOID, UUIDOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, \
-		INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, INT8OID, \
-		INT4OID, INT4OID, UUIDOID, UUIDOID, UUIDOID, UUIDOID, \
-		INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, \
-		TEXTOID, TEXTOID, BOOLOID, TEXTOID, TEXTOID}
-
-/*
- * A movement is one statement: the card row, the transaction, the ledger row
- * when points move, the consumption of a single-use code and the audit event.
- * One executor run instead of five keeps the time under the card lock short;
- * the parts a movement does not need are left out of its statement (four
- * variants), so their tables are not even opened. The audit event's entity
- * is the transaction: its id is time-ordered, so the event index grows at its
- * right edge like the transactions' own; its "card_id" is added here, so every
- * movement's event names its card. The parts write their VALUES without
- * reading the card update's result: when it matches no row the caller raises
- * and everything rolls back, so scanning it would only cost time.
- */
-static MpsPlan write_movement[4] = {
-	{WRITE_CARD WRITE_TX WRITE_AUDIT WRITE_RESULT, WRITE_ARGS},
-	{WRITE_CARD WRITE_TX WRITE_LEDGER WRITE_AUDIT WRITE_RESULT, WRITE_ARGS},
-	{WRITE_CARD WRITE_TX WRITE_CONSUME WRITE_AUDIT WRITE_RESULT_Q, WRITE_ARGS},
-	{WRITE_CARD WRITE_TX WRITE_LEDGER WRITE_CONSUME WRITE_AUDIT WRITE_RESULT_Q, WRITE_ARGS},
+/* The rows a movement writes (see mps_movement_write). */
+static MpsTable card_money = {
+	"mps", "cards", false, 4, {
+		{"balance", INT8OID, MPS_COL_DATUM},
+		{"points", INT8OID, MPS_COL_DATUM},
+		{"level_id", INT4OID, MPS_COL_DATUM},
+		{"updated_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
 };
 
-#define SET_TEXT(i, s) do { if (s) v[i] = CStringGetTextDatum(s); else n[i] = 'n'; } while (0)
-#define SET_UUID(i, has, u) do { if (has) v[i] = UUIDPGetDatum((pg_uuid_t *) (u)); else n[i] = 'n'; } while (0)
+enum
+{
+	TX_ID, TX_CREATED_AT, TX_CARD_ID, TX_KIND, TX_STATUS, TX_CURRENCY, TX_AMOUNT, TX_RAW,
+	TX_DISCOUNT, TX_FINAL, TX_REFUNDED, TX_POINTS_DELTA, TX_BALANCE_AFTER, TX_POINTS_AFTER,
+	TX_LEVEL_BEFORE, TX_LEVEL_AFTER, TX_MERCHANT, TX_MEMBER, TX_ACTOR, TX_ORIGINAL, TX_QR,
+	TX_IDEM_KEY, TX_ORDER_NO, TX_REASON, TX_TAG, TX_DETAILS, TX_NCOLS
+};
+
+static MpsTable transaction_row = {
+	"mps", "transactions", true, TX_NCOLS, {
+		{"id", UUIDOID, MPS_COL_DATUM},
+		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"card_id", UUIDOID, MPS_COL_DATUM},
+		{"kind", InvalidOid, MPS_COL_ENUM},
+		{"status", InvalidOid, MPS_COL_ENUM},
+		{"currency", BPCHAROID, MPS_COL_DATUM},
+		{"amount", INT8OID, MPS_COL_DATUM},
+		{"raw_amount", INT8OID, MPS_COL_DATUM},
+		{"discount_amount", INT8OID, MPS_COL_DATUM},
+		{"final_amount", INT8OID, MPS_COL_DATUM},
+		{"refunded_amount", INT8OID, MPS_COL_DATUM},
+		{"points_delta", INT8OID, MPS_COL_DATUM},
+		{"balance_after", INT8OID, MPS_COL_DATUM},
+		{"points_after", INT8OID, MPS_COL_DATUM},
+		{"level_before", INT4OID, MPS_COL_DATUM},
+		{"level_after", INT4OID, MPS_COL_DATUM},
+		{"merchant_id", UUIDOID, MPS_COL_DATUM},
+		{"member_id", UUIDOID, MPS_COL_DATUM},
+		{"actor_user_id", UUIDOID, MPS_COL_DATUM},
+		{"original_tx_id", UUIDOID, MPS_COL_DATUM},
+		{"qr_code_id", INT8OID, MPS_COL_DATUM},
+		{"idempotency_key", TEXTOID, MPS_COL_DATUM},
+		{"order_no", TEXTOID, MPS_COL_DATUM},
+		{"reason", TEXTOID, MPS_COL_DATUM},
+		{"tag", JSONBOID, MPS_COL_JSONB},
+		{"details", JSONBOID, MPS_COL_JSONB},
+	}
+};
+
+static MpsTable ledger_row = {
+	"mps", "point_ledger", true, 7, {
+		{"id", INT8OID, MPS_COL_SEQUENCE},
+		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"card_id", UUIDOID, MPS_COL_DATUM},
+		{"tx_id", UUIDOID, MPS_COL_DATUM},
+		{"delta", INT8OID, MPS_COL_DATUM},
+		{"points_after", INT8OID, MPS_COL_DATUM},
+		{"reason", TEXTOID, MPS_COL_DATUM},
+	}
+};
+
+/* A code's use; revoked_at is read, not written. */
+static MpsTable code_use = {
+	"mps", "card_qr_codes", false, 3, {
+		{"used_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"used_tx_id", UUIDOID, MPS_COL_DATUM},
+		{"revoked_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
+};
 
 void
 mps_movement_prepare(MpsCard *card, MpsMovement *m)
@@ -349,66 +371,147 @@ audit_with_card(const MpsCard *card, const char *after)
 	return psprintf("{\"card_id\": \"%s\", %s", id, after + 1);
 }
 
+#define SET_TEXT(i, s) do { if (s) v[i] = CStringGetTextDatum(s); else n[i] = true; } while (0)
+#define SET_CSTR(i, s) do { if (s) v[i] = CStringGetDatum(s); else n[i] = true; } while (0)
+#define SET_UUID(i, has, u) do { if (has) v[i] = UUIDPGetDatum((pg_uuid_t *) (u)); else n[i] = true; } while (0)
+
+/* Use up the code: false when it was used or revoked meanwhile (the job that expires codes takes no card lock). */
+static bool
+consume_code(MpsRowWrite *w, int t, const MpsMovement *m)
+{
+	ItemPointerData tid = m->qr_tid;
+	Datum		v[3];
+	bool		n[3] = {false, false, false};
+	bool		set[3] = {true, true, false};
+	bool		isnull;
+
+	if (!ItemPointerIsValid(&tid) || !mps_row_lock(w, t, &tid))
+		return false;
+	(void) mps_row_value(w, t, 0, &isnull);
+	if (!isnull)
+		return false;
+	(void) mps_row_value(w, t, 2, &isnull);
+	if (!isnull)
+		return false;
+	v[0] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	v[1] = UUIDPGetDatum((pg_uuid_t *) &m->tx_id);
+	mps_row_update(w, t, &tid, set, v, n);
+	return true;
+}
+
+/*
+ * A movement's rows go through row_write.c: one executor state for all of
+ * them, no statement to plan or set up. The audit event's entity is the
+ * transaction: its id is time-ordered, so the event index grows at its right
+ * edge like the transactions' own; its "card_id" is added here, so every
+ * movement's event names its card. The code is used up first: when it is no
+ * longer live nothing else is written, and the caller raises.
+ */
 bool
 mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
 				   const char *audit_action, const char *audit_after)
 {
-	Datum		v[30];
-	char		n[31];
-	bool		consume = m->consume_code && m->qr_code_id != 0;
-	MpsPlan    *plan = &write_movement[(m->points_delta != 0 ? 1 : 0) + (consume ? 2 : 0)];
-	bool		consumed;
+	MpsRowTarget targets[5];
+	int			ntargets = 0;
+	int			t_card, t_tx, t_event, t_ledger = -1, t_code = -1;
+	MpsRowWrite w;
+	Datum		v[TX_NCOLS];
+	bool		n[TX_NCOLS];
+	bool		set_card[4] = {true, true, true, true};
 
-	/* The xid before the audit event's id: audit.seal's horizon relies on that order. */
-	(void) GetTopTransactionId();
+	if (!ItemPointerIsValid(&card->tid))
+		elog(ERROR, "mps: movement on card %s without its lock", mps_uuid_to_cstring(&card->id));
+	t_card = ntargets;
+	targets[ntargets++] = (MpsRowTarget) {&card_money, 0};
+	t_tx = ntargets;
+	targets[ntargets++] = (MpsRowTarget) {&transaction_row, m->created_at};
+	t_event = ntargets;
+	targets[ntargets++] = (MpsRowTarget) {&mps_event_log_table, 0};
+	if (m->points_delta != 0)
+	{
+		t_ledger = ntargets;
+		targets[ntargets++] = (MpsRowTarget) {&ledger_row, m->created_at};
+	}
+	if (m->consume_code && m->qr_code_id != 0)
+	{
+		t_code = ntargets;
+		targets[ntargets++] = (MpsRowTarget) {&code_use, 0};
+	}
+	mps_rows_begin(&w, ntargets, targets);
 
-	memset(n, ' ', sizeof(n));
-	n[30] = '\0';
-	v[0] = UUIDPGetDatum(&m->tx_id);
-	v[1] = TimestampTzGetDatum(m->created_at);
-	v[2] = UUIDPGetDatum(&card->id);
-	v[3] = CStringGetTextDatum(m->kind);
-	v[4] = CStringGetTextDatum(m->status);
-	v[5] = CStringGetTextDatum(card->currency);
-	v[6] = Int64GetDatum(m->amount);
-	v[7] = Int64GetDatum(m->raw_amount);
-	v[8] = Int64GetDatum(m->discount_amount);
-	v[9] = Int64GetDatum(m->final_amount);
-	v[10] = Int64GetDatum(m->points_delta);
-	v[11] = Int64GetDatum(m->balance_after);
-	v[12] = Int64GetDatum(m->points_after);
-	if (m->level_before.valid)
-		v[13] = Int32GetDatum(m->level_before.id);
-	else
-		n[13] = 'n';
+	if (t_code >= 0 && !consume_code(&w, t_code, m))
+	{
+		mps_rows_end(&w);
+		return false;
+	}
+
+	memset(n, false, sizeof(n));
+	v[0] = Int64GetDatum(m->balance_after);
+	v[1] = Int64GetDatum(m->points_after);
 	if (m->level_after.valid)
-		v[14] = Int32GetDatum(m->level_after.id);
+		v[2] = Int32GetDatum(m->level_after.id);
 	else
-		n[14] = 'n';
-	SET_UUID(15, m->has_merchant, &m->merchant_id);
-	SET_UUID(16, m->has_member, &m->member_id);
-	SET_UUID(17, actor->has_user, &actor->user_id);
-	SET_UUID(18, m->has_original, &m->original_tx_id);
+		n[2] = true;
+	v[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	mps_row_update(&w, t_card, &card->tid, set_card, v, n);
+
+	memset(n, false, sizeof(n));
+	v[TX_ID] = UUIDPGetDatum(&m->tx_id);
+	v[TX_CREATED_AT] = TimestampTzGetDatum(m->created_at);
+	v[TX_CARD_ID] = UUIDPGetDatum(&card->id);
+	v[TX_KIND] = CStringGetDatum(m->kind);
+	v[TX_STATUS] = CStringGetDatum(m->status);
+	v[TX_CURRENCY] = CStringGetTextDatum(card->currency);
+	v[TX_AMOUNT] = Int64GetDatum(m->amount);
+	v[TX_RAW] = Int64GetDatum(m->raw_amount);
+	v[TX_DISCOUNT] = Int64GetDatum(m->discount_amount);
+	v[TX_FINAL] = Int64GetDatum(m->final_amount);
+	v[TX_REFUNDED] = Int64GetDatum(0);
+	v[TX_POINTS_DELTA] = Int64GetDatum(m->points_delta);
+	v[TX_BALANCE_AFTER] = Int64GetDatum(m->balance_after);
+	v[TX_POINTS_AFTER] = Int64GetDatum(m->points_after);
+	if (m->level_before.valid)
+		v[TX_LEVEL_BEFORE] = Int32GetDatum(m->level_before.id);
+	else
+		n[TX_LEVEL_BEFORE] = true;
+	if (m->level_after.valid)
+		v[TX_LEVEL_AFTER] = Int32GetDatum(m->level_after.id);
+	else
+		n[TX_LEVEL_AFTER] = true;
+	SET_UUID(TX_MERCHANT, m->has_merchant, &m->merchant_id);
+	SET_UUID(TX_MEMBER, m->has_member, &m->member_id);
+	SET_UUID(TX_ACTOR, actor->has_user, &actor->user_id);
+	SET_UUID(TX_ORIGINAL, m->has_original, &m->original_tx_id);
 	if (m->qr_code_id)
-		v[19] = Int64GetDatum(m->qr_code_id);
+		v[TX_QR] = Int64GetDatum(m->qr_code_id);
 	else
-		n[19] = 'n';
-	SET_TEXT(20, m->idempotency_key);
-	SET_TEXT(21, m->order_no);
-	SET_TEXT(22, m->reason);
-	SET_TEXT(23, m->tag_json);
-	SET_TEXT(24, m->details_json);
-	v[25] = CStringGetTextDatum(m->ledger_reason ? m->ledger_reason : m->kind);
-	SET_TEXT(26, actor->via);
-	v[27] = BoolGetDatum(actor->is_admin);
-	v[28] = CStringGetTextDatum(audit_action);
-	v[29] = CStringGetTextDatum(audit_with_card(card, audit_after));
-	if (mps_exec(plan, v, n, false, 1) != 1)
-		elog(ERROR, "mps: card %s vanished under its lock", mps_uuid_to_cstring(&card->id));
-	consumed = mps_col_bool(0, 1, false);
+		n[TX_QR] = true;
+	SET_TEXT(TX_IDEM_KEY, m->idempotency_key);
+	SET_TEXT(TX_ORDER_NO, m->order_no);
+	SET_TEXT(TX_REASON, m->reason);
+	SET_CSTR(TX_TAG, m->tag_json);
+	SET_CSTR(TX_DETAILS, m->details_json);
+	mps_row_insert(&w, t_tx, v, n);
+
+	if (t_ledger >= 0)
+	{
+		memset(n, false, sizeof(n));
+		v[0] = (Datum) 0;
+		v[1] = TimestampTzGetDatum(m->created_at);
+		v[2] = UUIDPGetDatum(&card->id);
+		v[3] = UUIDPGetDatum(&m->tx_id);
+		v[4] = Int64GetDatum(m->points_delta);
+		v[5] = Int64GetDatum(m->points_after);
+		v[6] = CStringGetTextDatum(m->ledger_reason ? m->ledger_reason : m->kind);
+		mps_row_insert(&w, t_ledger, v, n);
+	}
+
+	mps_audit_row(&w, t_event, actor, audit_action, "transaction", mps_uuid_to_cstring(&m->tx_id),
+				  NULL, audit_with_card(card, audit_after), m->idempotency_key);
+	mps_rows_end(&w);
 
 	card->balance = m->balance_after;
 	card->points = m->points_after;
 	card->level = m->level_after;
-	return consumed;
+	return true;
 }

@@ -6,6 +6,7 @@
 
 #include "postgres.h"
 #include "datatype/timestamp.h"
+#include "storage/itemptr.h"
 #include "utils/uuid.h"
 
 #include "actor.h"
@@ -37,6 +38,7 @@ typedef struct MpsCard
 	bool		has_expiry;
 	TimestampTz expires_at;
 	MpsLevel	level;
+	ItemPointerData tid;		/* the row version read; a movement updates it */
 } MpsCard;
 
 /* Advisory lock on the card, then its row FOR UPDATE; raises MP201 when missing. */
@@ -44,12 +46,12 @@ extern void mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card);
 
 /*
  * The lock for a payment by code: also the paying member's binding role on
- * the card (NULL when none or no payer) and whether the code is used or
- * revoked, read in the same statement.
+ * the card (NULL when none or no payer), whether the code is used or revoked
+ * and where its row is, read in the same statement.
  */
 extern void mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int64 qr_id,
 									  MpsCard *card, char **payer_role, bool *code_used,
-									  bool *code_revoked);
+									  bool *code_revoked, ItemPointerData *code_tid);
 
 /* Read without locking (for checks made before the lock); false when missing. */
 extern bool mps_card_peek(const pg_uuid_t *card_id, MpsCard *card);
@@ -92,6 +94,7 @@ typedef struct MpsMovement
 	pg_uuid_t	original_tx_id;
 	int64		qr_code_id;		/* 0: none */
 	bool		consume_code;	/* the movement uses up that single-use code */
+	ItemPointerData qr_tid;		/* its row, as mps_card_lock_for_payment found it */
 	const char *idempotency_key;
 	const char *order_no;
 	const char *reason;
@@ -115,10 +118,10 @@ extern void mps_movement_init(MpsMovement *m, const char *kind);
 extern void mps_movement_prepare(MpsCard *card, MpsMovement *m);
 
 /*
- * Write the prepared movement in one statement: card row, transaction row,
- * ledger row when points move, the code's consumption when asked, and the
- * audit event (audit_action on entity "transaction", after = audit_after
- * plus the card's id as "card_id").
+ * Write the prepared movement: card row, transaction row, ledger row when
+ * points move, the code's consumption when asked, and the audit event
+ * (audit_action on entity "transaction", after = audit_after plus the card's
+ * id as "card_id").
  * Returns false when the code to consume was no longer live (the caller
  * raises its error, which undoes the rest).
  */

@@ -138,6 +138,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	char	   *holder_role;
 	bool		code_used;
 	bool		code_revoked;
+	ItemPointerData code_tid;
 	MpsRedemption redemption;
 	pg_uuid_t	payer;
 	bool		has_payer = false;
@@ -216,7 +217,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 
 	/* 4. The card, locked, with the holder's binding and the code as they are now. */
 	mps_card_lock_for_payment(&qr.card_id, qr.has_holder ? &qr.holder_member_id : NULL, qr.id,
-							  &card, &holder_role, &code_used, &code_revoked);
+							  &card, &holder_role, &code_used, &code_revoked, &code_tid);
 	mps_card_require_usable(&card);
 	if (strcmp(card.currency, merchant.currency) != 0)
 		ereport(ERROR,
@@ -285,6 +286,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	m.member_id = qr.holder_member_id;
 	m.qr_code_id = qr.id;
 	m.consume_code = qr.single_use;
+	m.qr_tid = code_tid;
 	m.idempotency_key = key;
 	m.order_no = order_no;
 	m.tag_json = tag;

@@ -393,10 +393,12 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 		char	   *role;
 		bool		code_used;
 		bool		code_revoked;
+		ItemPointerData code_tid;
 
 		mps_qr_verify(pay.line[pay.card].qr, &qr);
 		mps_card_lock_for_payment(&qr.card_id, member_id, qr.id, &card, &role, &code_used,
-								  &code_revoked);
+								  &code_revoked, &code_tid);
+		m.qr_tid = code_tid;
 		mps_card_require_usable(&card);
 		if (strcmp(card.currency, plan.currency) != 0)
 			ereport(ERROR,

@@ -27,6 +27,7 @@
 #include "ids.h"
 #include "merchant.h"
 #include "money.h"
+#include "row_write.h"
 #include "spi_util.h"
 #include "stamps.h"
 #include "tx_partition.h"
@@ -52,21 +53,17 @@ uuid7_time_range(const pg_uuid_t *id, TimestampTz *from, TimestampTz *to)
 /* The original, before the card lock (its card is what to lock). */
 static MpsPartitionPlan original_row = {
 	"SELECT kind::text, merchant_id, final_amount, refunded_amount, points_delta, member_id,"
-	" card_id, created_at FROM %s"
+	" card_id, created_at, ctid FROM %s"
 	" WHERE id = $1 AND created_at >= $2 AND created_at < $3",
 	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
 };
 
-/*
- * The original's new refunded total, only if its refunded total is still the
- * one the checks used ($5). Only refunds change it, under the card lock, and
- * everything else the checks read never changes; so when this updates a row,
- * the checks made before the lock hold.
- */
-static MpsPartitionPlan update_original = {
-	"UPDATE %s SET refunded_amount = $3, status = $4::mps.tx_status"
-	" WHERE id = $1 AND created_at = $2 AND refunded_amount = $5",
-	5, {UUIDOID, TIMESTAMPTZOID, INT8OID, TEXTOID, INT8OID}
+/* What a refund changes on its payment: the refunded total and the status. */
+static MpsTable original_refunds = {
+	"mps", "transactions", true, 2, {
+		{"refunded_amount", INT8OID, MPS_COL_DATUM},
+		{"status", InvalidOid, MPS_COL_ENUM},
+	}
 };
 
 /* The original payment as read: what the refund checks and computes from. */
@@ -82,6 +79,7 @@ typedef struct Original
 	pg_uuid_t	member_id;
 	pg_uuid_t	card_id;
 	TimestampTz created_at;
+	ItemPointerData tid;
 } Original;
 
 /* Read the original (the partition its id names); false when there is none. */
@@ -106,6 +104,7 @@ read_original(const pg_uuid_t *tx_id, Original *o)
 	o->has_member = mps_col_uuid(0, 6, &o->member_id);
 	mps_col_uuid(0, 7, &o->card_id);
 	o->created_at = mps_col_timestamptz(0, 8, 0);
+	mps_col_tid(0, 9, &o->tid);
 	return true;
 }
 
@@ -179,13 +178,16 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	pg_uuid_t	prior_tx;
 	TimestampTz prior_at;
 	Original	orig;
-	int			attempt;
+	MpsRowTarget original_target = {&original_refunds, 0};
+	MpsRowWrite ow;
+	bool		set_both[2] = {true, true};
+	bool		isnull;
 	int64		new_refunded;
 	int64		reversed_before;
 	int64		reversed_after;
 	MpsCard		card;
 	MpsTxView	view;
-	Datum		v[5];
+	Datum		v[2];
 	StringInfoData details;
 	StringInfoData audit_after;
 
@@ -233,60 +235,57 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 		tx_not_found(orig_id);
 	mps_card_lock_and_load(&orig.card_id, &card);
 
-	for (attempt = 0;; attempt++)
-	{
-		if (!orig.has_merchant || memcmp(&orig.merchant_id, &merchant.id, sizeof(pg_uuid_t)) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
-					 errmsg("transaction belongs to another merchant"),
-					 errdetail("Transaction %s was not taken by merchant %s.",
-							   mps_uuid_to_cstring(orig_id), merchant.code),
-					 errhint("Only the merchant that took a payment can refund it.")));
-		if (strcmp(orig.kind, "payment") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
-					 errmsg("transaction is not refundable"),
-					 errdetail("Transaction %s is a %s; only payments are refunded.",
-							   mps_uuid_to_cstring(orig_id), orig.kind),
-					 errhint("Refund the original payment instead.")));
-		if (orig.refunded >= orig.final_amount)
-			ereport(ERROR,
-					(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
-					 errmsg("transaction is not refundable"),
-					 errdetail("Transaction %s is already fully refunded (%s %s).",
-							   mps_uuid_to_cstring(orig_id), minor_text(orig.final_amount, card.exponent),
-							   card.currency),
-					 errhint("Nothing is left to refund.")));
-		if (amount > orig.final_amount - orig.refunded)
-			ereport(ERROR,
-					(errcode(ERRCODE_MPS_REFUND_EXCEEDS),
-					 errmsg("refund exceeds the refundable amount"),
-					 errdetail("Asked %s %s; refundable %s %s (paid %s, refunded %s).",
-							   minor_text(amount, card.exponent), card.currency,
-							   minor_text(orig.final_amount - orig.refunded, card.exponent), card.currency,
-							   minor_text(orig.final_amount, card.exponent),
-							   minor_text(orig.refunded, card.exponent)),
-					 errhint("Refund at most the remaining amount.")));
-		if (strcmp(card.status, "closed") == 0)
-			mps_card_require_usable(&card);
+	/*
+	 * The payment's newest version, locked: only refunds change it, under the
+	 * card lock now held, so its refunded total cannot change any more; it
+	 * may have changed since the read above.
+	 */
+	original_target.at = orig.created_at;
+	mps_rows_begin(&ow, 1, &original_target);
+	if (!mps_row_lock(&ow, 0, &orig.tid))
+		elog(ERROR, "mps: payment %s vanished under its card lock", mps_uuid_to_cstring(orig_id));
+	orig.refunded = DatumGetInt64(mps_row_value(&ow, 0, 0, &isnull));
 
-		/*
-		 * Record the new refunded total, if nobody refunded this payment
-		 * between the read and the lock; else read it again (now under the
-		 * lock, where it cannot change) and check again. The refunded total
-		 * only grows, so an error raised on the first read still holds.
-		 */
-		new_refunded = orig.refunded + amount;
-		v[0] = UUIDPGetDatum(orig_id);
-		v[1] = TimestampTzGetDatum(orig.created_at);
-		v[2] = Int64GetDatum(new_refunded);
-		v[3] = CStringGetTextDatum(new_refunded == orig.final_amount ? "refunded" : "partially_refunded");
-		v[4] = Int64GetDatum(orig.refunded);
-		if (mps_exec_in_tx_partition(&update_original, orig.created_at, v, NULL, false, 0) == 1)
-			break;
-		if (attempt > 0 || !read_original(orig_id, &orig))
-			elog(ERROR, "mps: payment %s changed under its card lock", mps_uuid_to_cstring(orig_id));
-	}
+	if (!orig.has_merchant || memcmp(&orig.merchant_id, &merchant.id, sizeof(pg_uuid_t)) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
+				 errmsg("transaction belongs to another merchant"),
+				 errdetail("Transaction %s was not taken by merchant %s.",
+						   mps_uuid_to_cstring(orig_id), merchant.code),
+				 errhint("Only the merchant that took a payment can refund it.")));
+	if (strcmp(orig.kind, "payment") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
+				 errmsg("transaction is not refundable"),
+				 errdetail("Transaction %s is a %s; only payments are refunded.",
+						   mps_uuid_to_cstring(orig_id), orig.kind),
+				 errhint("Refund the original payment instead.")));
+	if (orig.refunded >= orig.final_amount)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_REFUNDABLE),
+				 errmsg("transaction is not refundable"),
+				 errdetail("Transaction %s is already fully refunded (%s %s).",
+						   mps_uuid_to_cstring(orig_id), minor_text(orig.final_amount, card.exponent),
+						   card.currency),
+				 errhint("Nothing is left to refund.")));
+	if (amount > orig.final_amount - orig.refunded)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_REFUND_EXCEEDS),
+				 errmsg("refund exceeds the refundable amount"),
+				 errdetail("Asked %s %s; refundable %s %s (paid %s, refunded %s).",
+						   minor_text(amount, card.exponent), card.currency,
+						   minor_text(orig.final_amount - orig.refunded, card.exponent), card.currency,
+						   minor_text(orig.final_amount, card.exponent),
+						   minor_text(orig.refunded, card.exponent)),
+				 errhint("Refund at most the remaining amount.")));
+	if (strcmp(card.status, "closed") == 0)
+		mps_card_require_usable(&card);
+
+	new_refunded = orig.refunded + amount;
+	v[0] = Int64GetDatum(new_refunded);
+	v[1] = CStringGetDatum(new_refunded == orig.final_amount ? "refunded" : "partially_refunded");
+	mps_row_update(&ow, 0, &orig.tid, set_both, v, NULL);
+	mps_rows_end(&ow);
 
 	/* Proportional points: cumulative floor, so a full refund reverses all. */
 	reversed_before = mps_mul_div_floor(orig.points, orig.refunded, orig.final_amount);

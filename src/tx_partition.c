@@ -15,16 +15,13 @@
 
 #include "access/table.h"
 #include "catalog/namespace.h"
-#include "catalog/partition.h"
-#include "partitioning/partbounds.h"
-#include "partitioning/partdesc.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
+#include "row_write.h"
 #include "tx_partition.h"
 
 /* The partition of mps.transactions whose range holds `at`, or InvalidOid. */
@@ -33,36 +30,13 @@ partition_holding(TimestampTz at)
 {
 	Oid			parent = get_relname_relid("transactions", get_namespace_oid("mps", false));
 	Relation	rel;
-	PartitionKey key;
-	PartitionDesc desc;
-	PartitionBoundInfo bounds;
-	Oid			found = InvalidOid;
+	Oid			found;
 
 	if (!OidIsValid(parent))
 		elog(ERROR, "mps: table mps.transactions is missing");
 	/* The lock any query on the table takes, and its bounds as such a query sees them. */
 	rel = table_open(parent, AccessShareLock);
-	key = RelationGetPartitionKey(rel);
-	desc = RelationGetPartitionDesc(rel, true);
-	bounds = desc->boundinfo;
-	if (key == NULL || key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1)
-		elog(ERROR, "mps: mps.transactions is not range-partitioned on created_at");
-	if (desc->nparts > 0 && bounds != NULL)
-	{
-		Datum		value = TimestampTzGetDatum(at);
-		bool		equal;
-		int			offset;
-		int			index;
-
-		/* As PostgreSQL routes a row: the greatest lower bound <= at, else the default. */
-		offset = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
-											   bounds, 1, &value, &equal);
-		index = bounds->indexes[offset + 1];
-		if (index < 0)
-			index = bounds->default_index;
-		if (index >= 0)
-			found = desc->oids[index];
-	}
+	found = mps_partition_holding(rel, at);
 	table_close(rel, NoLock);
 	return found;
 }
