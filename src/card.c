@@ -25,29 +25,47 @@
 #include "money.h"
 #include "mps.h"
 #include "ref_cache.h"
+#include "row_read.h"
 #include "row_write.h"
 #include "spi_util.h"
 
-/* The currency's caps and the level come from ref_cache.c, not from joins. */
-#define CARD_SELECT \
-	"SELECT c.card_type::text, c.status::text, c.currency::text, c.level_id," \
-	" c.balance, c.points, c.fixed_discount_bp, c.expires_at, c.ctid"
-#define CARD_FROM " FROM mps.cards c"
-
-static MpsPlan card_for_update = {CARD_SELECT CARD_FROM " WHERE c.id = $1 FOR UPDATE OF c", 1, {UUIDOID}};
-static MpsPlan card_peek = {CARD_SELECT CARD_FROM " WHERE c.id = $1", 1, {UUIDOID}};
-
-/*
- * A payment's one read under the lock: the card, the paying member's binding
- * role, and the state of the code it pays with, all as committed now.
- */
-static MpsPlan card_for_payment = {
-	CARD_SELECT ", b.role::text, q.used_at IS NOT NULL, q.revoked_at IS NOT NULL, q.ctid" CARD_FROM
-	" LEFT JOIN mps.card_bindings b ON b.card_id = c.id AND b.member_id = $2"
-	" LEFT JOIN mps.card_qr_codes q ON q.id = $3"
-	" WHERE c.id = $1 FOR UPDATE OF c",
-	3, {UUIDOID, UUIDOID, INT8OID}
+/* A card as read; the currency's caps and the level come from ref_cache.c. */
+enum
+{
+	CARD_TYPE, CARD_STATUS, CARD_CURRENCY, CARD_LEVEL, CARD_BALANCE, CARD_POINTS,
+	CARD_FIXED_DISCOUNT, CARD_EXPIRES_AT, CARD_NCOLS
 };
+
+static MpsTable card_columns = {
+	"mps", "cards", false, CARD_NCOLS, {
+		{"card_type", InvalidOid, MPS_COL_ENUM},
+		{"status", InvalidOid, MPS_COL_ENUM},
+		{"currency", BPCHAROID, MPS_COL_DATUM},
+		{"level_id", INT4OID, MPS_COL_DATUM},
+		{"balance", INT8OID, MPS_COL_DATUM},
+		{"points", INT8OID, MPS_COL_DATUM},
+		{"fixed_discount_bp", INT4OID, MPS_COL_DATUM},
+		{"expires_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
+};
+static MpsPrimaryKey card_by_id = {&card_columns, 1};
+
+/* The paying member's binding, by (card_id, member_id). */
+static MpsTable binding_columns = {
+	"mps", "card_bindings", false, 1, {
+		{"role", InvalidOid, MPS_COL_ENUM},
+	}
+};
+static MpsPrimaryKey binding_by_member = {&binding_columns, 2};
+
+/* A code's state, by its id. */
+static MpsTable code_state_columns = {
+	"mps", "card_qr_codes", false, 2, {
+		{"used_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"revoked_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
+};
+static MpsPrimaryKey code_by_id = {&code_state_columns, 1};
 
 static void
 copy_cstr(char *dst, size_t size, const char *src)
@@ -55,28 +73,42 @@ copy_cstr(char *dst, size_t size, const char *src)
 	strlcpy(dst, src ? src : "", size);
 }
 
-static void
-read_card(const pg_uuid_t *card_id, MpsCard *card)
+static const char *
+enum_label(Datum d)
 {
+	return DatumGetCString(DirectFunctionCall1(enum_out, d));
+}
+
+/* The card, locked when asked; false when there is none. */
+static bool
+read_card(const pg_uuid_t *card_id, bool for_update, MpsCard *card)
+{
+	Datum		key = UUIDPGetDatum((pg_uuid_t *) card_id);
+	Datum		v[CARD_NCOLS];
+	bool		n[CARD_NCOLS];
 	MpsCurrency cur;
 
 	memset(card, 0, sizeof(*card));
+	if (!mps_row_read(&card_by_id, 0, &key, for_update, v, n, &card->tid))
+		return false;
+	if (!for_update)
+		ItemPointerSetInvalid(&card->tid);
 	card->id = *card_id;
-	copy_cstr(card->card_type, sizeof(card->card_type), mps_col_text(0, 1));
-	copy_cstr(card->status, sizeof(card->status), mps_col_text(0, 2));
-	copy_cstr(card->currency, sizeof(card->currency), mps_col_text(0, 3));
-	if (!mps_col_isnull(0, 4))
-		mps_level_by_id(mps_col_int32(0, 4, 0), &card->level);
-	card->balance = mps_col_int64(0, 5, 0);
-	card->points = mps_col_int64(0, 6, 0);
-	card->fixed_discount_bp = mps_col_int32(0, 7, 0);
-	card->has_expiry = !mps_col_isnull(0, 8);
-	card->expires_at = mps_col_timestamptz(0, 8, 0);
-	mps_col_tid(0, 9, &card->tid);
+	copy_cstr(card->card_type, sizeof(card->card_type), enum_label(v[CARD_TYPE]));
+	copy_cstr(card->status, sizeof(card->status), enum_label(v[CARD_STATUS]));
+	copy_cstr(card->currency, sizeof(card->currency), TextDatumGetCString(v[CARD_CURRENCY]));
+	if (!n[CARD_LEVEL])
+		mps_level_by_id(DatumGetInt32(v[CARD_LEVEL]), &card->level);
+	card->balance = DatumGetInt64(v[CARD_BALANCE]);
+	card->points = DatumGetInt64(v[CARD_POINTS]);
+	card->fixed_discount_bp = DatumGetInt32(v[CARD_FIXED_DISCOUNT]);
+	card->has_expiry = !n[CARD_EXPIRES_AT];
+	card->expires_at = n[CARD_EXPIRES_AT] ? 0 : DatumGetTimestampTz(v[CARD_EXPIRES_AT]);
 	mps_currency_of_row(card->currency, &cur);
 	card->exponent = cur.exponent;
 	card->max_amount = cur.max_amount;
 	card->max_balance = cur.max_balance;
+	return true;
 }
 
 static void
@@ -101,13 +133,9 @@ lock_card(const pg_uuid_t *card_id)
 void
 mps_card_lock_and_load(const pg_uuid_t *card_id, MpsCard *card)
 {
-	Datum		v[1];
-
 	lock_card(card_id);
-	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
-	if (mps_exec(&card_for_update, v, NULL, false, 1) == 0)
+	if (!read_card(card_id, true, card))
 		card_not_found(card_id);
-	read_card(card_id, card);
 }
 
 void
@@ -115,35 +143,35 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 						  MpsCard *card, char **payer_role, bool *code_used, bool *code_revoked,
 						  ItemPointerData *code_tid)
 {
-	Datum		v[3];
-	char		n[4] = "   ";
+	Datum		keys[2];
+	Datum		v[2];
+	bool		n[2];
 
-	lock_card(card_id);
-	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	mps_card_lock_and_load(card_id, card);
+	*payer_role = NULL;
 	if (payer)
-		v[1] = UUIDPGetDatum((pg_uuid_t *) payer);
+	{
+		keys[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+		keys[1] = UUIDPGetDatum((pg_uuid_t *) payer);
+		if (mps_row_read(&binding_by_member, 0, keys, false, v, n, NULL))
+			*payer_role = pstrdup(enum_label(v[0]));
+	}
+	*code_used = false;
+	*code_revoked = false;
+	keys[0] = Int64GetDatum(qr_id);
+	if (mps_row_read(&code_by_id, 0, keys, false, v, n, code_tid))
+	{
+		*code_used = !n[0];
+		*code_revoked = !n[1];
+	}
 	else
-		n[1] = 'n';
-	v[2] = Int64GetDatum(qr_id);
-	if (mps_exec(&card_for_payment, v, n, false, 1) == 0)
-		card_not_found(card_id);
-	read_card(card_id, card);
-	*payer_role = mps_col_text(0, 10);
-	*code_used = mps_col_bool(0, 11, false);
-	*code_revoked = mps_col_bool(0, 12, false);
-	mps_col_tid(0, 13, code_tid);
+		ItemPointerSetInvalid(code_tid);
 }
 
 bool
 mps_card_peek(const pg_uuid_t *card_id, MpsCard *card)
 {
-	Datum		v[1];
-
-	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
-	if (mps_exec(&card_peek, v, NULL, false, 1) == 0)
-		return false;
-	read_card(card_id, card);
-	return true;
+	return read_card(card_id, false, card);
 }
 
 void

@@ -27,10 +27,10 @@
 #include "ids.h"
 #include "merchant.h"
 #include "money.h"
+#include "row_read.h"
 #include "row_write.h"
 #include "spi_util.h"
 #include "stamps.h"
-#include "tx_partition.h"
 #include "txview.h"
 
 /*
@@ -51,12 +51,25 @@ uuid7_time_range(const pg_uuid_t *id, TimestampTz *from, TimestampTz *to)
 }
 
 /* The original, before the card lock (its card is what to lock). */
-static MpsPartitionPlan original_row = {
-	"SELECT kind::text, merchant_id, final_amount, refunded_amount, points_delta, member_id,"
-	" card_id, created_at, ctid FROM %s"
-	" WHERE id = $1 AND created_at >= $2 AND created_at < $3",
-	3, {UUIDOID, TIMESTAMPTZOID, TIMESTAMPTZOID}
+enum
+{
+	ORIG_KIND, ORIG_MERCHANT, ORIG_FINAL, ORIG_REFUNDED, ORIG_POINTS, ORIG_MEMBER, ORIG_CARD,
+	ORIG_CREATED_AT, ORIG_NCOLS
 };
+
+static MpsTable original_columns = {
+	"mps", "transactions", true, ORIG_NCOLS, {
+		{"kind", InvalidOid, MPS_COL_ENUM},
+		{"merchant_id", UUIDOID, MPS_COL_DATUM},
+		{"final_amount", INT8OID, MPS_COL_DATUM},
+		{"refunded_amount", INT8OID, MPS_COL_DATUM},
+		{"points_delta", INT8OID, MPS_COL_DATUM},
+		{"member_id", UUIDOID, MPS_COL_DATUM},
+		{"card_id", UUIDOID, MPS_COL_DATUM},
+		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
+};
+static MpsPrimaryKey original_by_id = {&original_columns, 1};
 
 /* What a refund changes on its payment: the refunded total and the status. */
 static MpsTable original_refunds = {
@@ -86,25 +99,29 @@ typedef struct Original
 static bool
 read_original(const pg_uuid_t *tx_id, Original *o)
 {
-	Datum		v[3];
+	Datum		key = UUIDPGetDatum((pg_uuid_t *) tx_id);
+	Datum		v[ORIG_NCOLS];
+	bool		n[ORIG_NCOLS];
 	TimestampTz from;
 	TimestampTz to;
 
 	uuid7_time_range(tx_id, &from, &to);
-	v[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
-	v[1] = TimestampTzGetDatum(from);
-	v[2] = TimestampTzGetDatum(to);
-	if (mps_exec_in_tx_partition(&original_row, from, v, NULL, false, 1) == 0)
+	if (!mps_row_read(&original_by_id, from, &key, false, v, n, &o->tid))
 		return false;
-	o->kind = mps_col_text(0, 1);
-	o->has_merchant = mps_col_uuid(0, 2, &o->merchant_id);
-	o->final_amount = mps_col_int64(0, 3, 0);
-	o->refunded = mps_col_int64(0, 4, 0);
-	o->points = mps_col_int64(0, 5, 0);
-	o->has_member = mps_col_uuid(0, 6, &o->member_id);
-	mps_col_uuid(0, 7, &o->card_id);
-	o->created_at = mps_col_timestamptz(0, 8, 0);
-	mps_col_tid(0, 9, &o->tid);
+	o->created_at = DatumGetTimestampTz(v[ORIG_CREATED_AT]);
+	if (o->created_at < from || o->created_at >= to)
+		return false;
+	o->kind = DatumGetCString(DirectFunctionCall1(enum_out, v[ORIG_KIND]));
+	o->has_merchant = !n[ORIG_MERCHANT];
+	if (o->has_merchant)
+		o->merchant_id = *DatumGetUUIDP(v[ORIG_MERCHANT]);
+	o->final_amount = DatumGetInt64(v[ORIG_FINAL]);
+	o->refunded = DatumGetInt64(v[ORIG_REFUNDED]);
+	o->points = DatumGetInt64(v[ORIG_POINTS]);
+	o->has_member = !n[ORIG_MEMBER];
+	if (o->has_member)
+		o->member_id = *DatumGetUUIDP(v[ORIG_MEMBER]);
+	o->card_id = *DatumGetUUIDP(v[ORIG_CARD]);
 	return true;
 }
 

@@ -181,6 +181,31 @@ check_insert_complete(const MpsTable *t, TupleDesc desc)
 	}
 }
 
+Relation
+mps_table_open(MpsTable *t, TimestampTz at, LOCKMODE lock, Relation *parent)
+{
+	Relation	rel = open_table(t, lock);
+
+	*parent = NULL;
+	if (t->partitioned)
+	{
+		Oid			part = mps_partition_holding(rel, at);
+
+		if (!OidIsValid(part))
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("no partition of relation \"%s\" found for row",
+							RelationGetRelationName(rel)),
+					 errdetail("No partition holds %s.", timestamptz_to_str(at)),
+					 errhint("Run mps.ensure_partitions().")));
+		*parent = rel;
+		rel = table_open(part, lock);
+	}
+	if (!columns_fit(t, RelationGetDescr(rel)))
+		map_columns(t, RelationGetDescr(rel));
+	return rel;
+}
+
 /*
  * A table's CHECK constraints, prepared once per backend. PostgreSQL reads
  * them back from their stored text and plans them for every statement (and
@@ -283,27 +308,11 @@ mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 	w->ntargets = ntargets;
 	for (i = 0; i < ntargets; i++)
 	{
-		MpsTable   *t = targets[i].table;
-		Relation	rel = open_table(t, RowExclusiveLock);
+		Relation	rel = mps_table_open(targets[i].table, targets[i].at, RowExclusiveLock,
+										 &w->parents[i]);
 		RangeTblEntry *rte;
 
-		w->tables[i] = t;
-		if (t->partitioned)
-		{
-			Oid			part = mps_partition_holding(rel, targets[i].at);
-
-			if (!OidIsValid(part))
-				ereport(ERROR,
-						(errcode(ERRCODE_CHECK_VIOLATION),
-						 errmsg("no partition of relation \"%s\" found for row",
-								RelationGetRelationName(rel)),
-						 errdetail("No partition holds %s.", timestamptz_to_str(targets[i].at)),
-						 errhint("Run mps.ensure_partitions().")));
-			w->parents[i] = rel;
-			rel = table_open(part, RowExclusiveLock);
-		}
-		if (!columns_fit(t, RelationGetDescr(rel)))
-			map_columns(t, RelationGetDescr(rel));
+		w->tables[i] = targets[i].table;
 		rels[i] = rel;
 		rte = makeNode(RangeTblEntry);
 		rte->rtekind = RTE_RELATION;

@@ -67,6 +67,12 @@ typedef struct MpsRowWrite
 	TupleTableSlot *new_slots[MPS_ROW_MAX_TARGETS];
 } MpsRowWrite;
 
+/*
+ * Open t with `lock` (for a partitioned table, the partition holding `at`;
+ * *parent is then the table itself, else NULL), its columns found.
+ */
+extern Relation mps_table_open(MpsTable *t, TimestampTz at, LOCKMODE lock, Relation *parent);
+
 /* Open the targets (RowExclusiveLock, as an INSERT or UPDATE takes) and their indexes. */
 extern void mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets);
 

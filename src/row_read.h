@@ -1,0 +1,35 @@
+/*
+ * row_read.h — reading one row by its primary key without planning a
+ * statement (see row_read.c).
+ */
+#ifndef MPS_ROW_READ_H
+#define MPS_ROW_READ_H
+
+#include "postgres.h"
+#include "access/attnum.h"
+#include "storage/itemptr.h"
+
+#include "row_write.h"
+
+/* A table's primary key, of which the first nkeys columns are given. */
+typedef struct MpsPrimaryKey
+{
+	MpsTable   *table;			/* the columns a read returns */
+	int			nkeys;
+	/* kept per backend, checked on every use */
+	Oid			opfamily[INDEX_MAX_KEYS];
+	Oid			opcintype[INDEX_MAX_KEYS];
+	RegProcedure eqproc[INDEX_MAX_KEYS];
+} MpsPrimaryKey;
+
+/*
+ * The row whose primary key starts with `keys` (for a partitioned table, in
+ * the partition holding `at`), as a statement starting now sees it; with
+ * for_update, locked as SELECT ... FOR UPDATE locks it (its newest version).
+ * The table's columns go to values/nulls, copied into the current memory
+ * context; *tid (when not NULL) names the row version. False: no such row.
+ */
+extern bool mps_row_read(MpsPrimaryKey *pk, TimestampTz at, const Datum *keys, bool for_update,
+						 Datum *values, bool *nulls, ItemPointer tid);
+
+#endif
