@@ -3,27 +3,41 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
 
 #include "errors.h"
 #include "merchant.h"
 #include "ref_cache.h"
-#include "spi_util.h"
+#include "row_read.h"
 
-/* The merchant and whether the calling user ($2, NULL for none) is one of its users. */
-static MpsPlan merchant_by_code = {
-	"SELECT m.id, m.code, m.status::text, m.currency::text,"
-	" EXISTS (SELECT 1 FROM mps.merchant_users u WHERE u.merchant_id = m.id AND u.user_id = $2)"
-	" FROM mps.merchants m WHERE m.code = upper(btrim($1))",
-	2, {TEXTOID, UUIDOID}
+/* The merchant, by its code. */
+static MpsTable merchant_columns = {
+	"mps", "merchants", false, 4, {
+		{"id", UUIDOID, MPS_COL_DATUM},
+		{"code", TEXTOID, MPS_COL_DATUM},
+		{"status", InvalidOid, MPS_COL_ENUM},
+		{"currency", BPCHAROID, MPS_COL_DATUM},
+	}
 };
+static MpsRowKey merchant_by_code = {&merchant_columns, 1, "code"};
+
+/* Whether a user is one of the merchant's, by (merchant_id, user_id). */
+static MpsTable merchant_user_columns = {
+	"mps", "merchant_users", false, 1, {
+		{"role", InvalidOid, MPS_COL_ENUM},
+	}
+};
+static MpsRowKey merchant_user = {&merchant_user_columns, 2};
 
 void
 mps_merchant_for_call(const MpsActor *actor, const char *code, const char *action, MpsMerchant *m)
 {
-	Datum		v[2];
-	char		n[3] = "  ";
+	Datum		key[2];
+	Datum		v[4];
+	bool		n[4];
 	bool		is_user;
 	MpsCurrency cur;
 
@@ -34,22 +48,26 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 				 errmsg("unknown merchant"),
 				 errdetail("p_merchant_code is missing."),
 				 errhint("Pass the merchant's code, e.g. SHOP001.")));
-	v[0] = CStringGetTextDatum(code);
-	if (actor->has_user)
-		v[1] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
-	else
-		n[1] = 'n';
-	if (mps_exec(&merchant_by_code, v, n, false, 1) == 0)
+	/* As the code was always matched: upper(btrim(code)). */
+	key[0] = DirectFunctionCall1Coll(upper, DEFAULT_COLLATION_OID,
+									 DirectFunctionCall1(btrim1, CStringGetTextDatum(code)));
+	if (!mps_row_read(&merchant_by_code, 0, key, false, v, n, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_MERCHANT_UNKNOWN),
 				 errmsg("unknown merchant"),
 				 errdetail("No merchant has code \"%s\".", code),
 				 errhint("Check the merchant code.")));
-	mps_col_uuid(0, 1, &m->id);
-	strlcpy(m->code, mps_col_text(0, 2), sizeof(m->code));
-	strlcpy(m->status, mps_col_text(0, 3), sizeof(m->status));
-	strlcpy(m->currency, mps_col_text(0, 4), sizeof(m->currency));
-	is_user = mps_col_bool(0, 5, false);
+	m->id = *DatumGetUUIDP(v[0]);
+	text_to_cstring_buffer(DatumGetTextPP(v[1]), m->code, sizeof(m->code));
+	strlcpy(m->status, DatumGetCString(DirectFunctionCall1(enum_out, v[2])), sizeof(m->status));
+	text_to_cstring_buffer(DatumGetTextPP(v[3]), m->currency, sizeof(m->currency));
+	is_user = false;
+	if (actor->has_user)
+	{
+		key[0] = UUIDPGetDatum(&m->id);
+		key[1] = UUIDPGetDatum((pg_uuid_t *) &actor->user_id);
+		is_user = mps_row_read(&merchant_user, 0, key, false, v, n, NULL);
+	}
 	mps_currency_of_row(m->currency, &cur);
 	m->exponent = cur.exponent;
 	m->max_amount = cur.max_amount;

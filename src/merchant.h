@@ -21,7 +21,7 @@ typedef struct MpsMerchant
 
 /*
  * Load by code (MP401 unknown, MP402 not active) and check that the caller is
- * one of its users or the platform admin (42501). Needs SPI.
+ * one of its users or the platform admin (42501).
  */
 extern void mps_merchant_for_call(const MpsActor *actor, const char *code, const char *action,
 								  MpsMerchant *m);

@@ -17,6 +17,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "executor/tuptable.h"
+#include "catalog/pg_index.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -27,7 +28,7 @@
 
 /* The equality function of each key column, found again only when the index's operator classes change. */
 static void
-key_procs(MpsPrimaryKey *pk, Relation index)
+key_procs(MpsRowKey *pk, Relation index)
 {
 	int			k;
 
@@ -47,6 +48,36 @@ key_procs(MpsPrimaryKey *pk, Relation index)
 		pk->opcintype[k] = index->rd_opcintype[k];
 		pk->eqproc[k] = get_opcode(op);
 	}
+}
+
+/* The index to probe: the primary key, or the unique index on column unique_on. */
+static Oid
+key_index(MpsRowKey *pk, Relation rel)
+{
+	List	   *indexes;
+	ListCell   *lc;
+	AttrNumber	att;
+
+	if (pk->unique_on == NULL)
+		return RelationGetPrimaryKeyIndex(rel);
+	indexes = RelationGetIndexList(rel);
+	if (OidIsValid(pk->indexid) && list_member_oid(indexes, pk->indexid))
+		return pk->indexid;
+	att = get_attnum(RelationGetRelid(rel), pk->unique_on);
+	pk->indexid = InvalidOid;
+	foreach(lc, indexes)
+	{
+		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index form = index->rd_index;
+
+		if (form->indisunique && form->indisvalid && form->indnkeyatts == 1 &&
+			form->indkey.values[0] == att && RelationGetIndexPredicate(index) == NIL)
+			pk->indexid = RelationGetRelid(index);
+		index_close(index, AccessShareLock);
+		if (OidIsValid(pk->indexid))
+			break;
+	}
+	return pk->indexid;
 }
 
 /* Lock the row in slot as FOR UPDATE does; false when it is gone. */
@@ -84,14 +115,14 @@ lock_row(Relation rel, Snapshot snap, TupleTableSlot *slot)
 }
 
 bool
-mps_row_read(MpsPrimaryKey *pk, TimestampTz at, const Datum *keys, bool for_update,
+mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 			 Datum *values, bool *nulls, ItemPointer tid)
 {
 	MpsTable   *t = pk->table;
 	LOCKMODE	lock = for_update ? RowShareLock : AccessShareLock;
 	Relation	parent;
 	Relation	rel = mps_table_open(t, at, lock, &parent);
-	Oid			indexid = RelationGetPrimaryKeyIndex(rel);
+	Oid			indexid = key_index(pk, rel);
 	Relation	index;
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	IndexScanDesc scan;
@@ -102,10 +133,11 @@ mps_row_read(MpsPrimaryKey *pk, TimestampTz at, const Datum *keys, bool for_upda
 	int			c;
 
 	if (!OidIsValid(indexid))
-		elog(ERROR, "mps: %s has no primary key", RelationGetRelationName(rel));
+		elog(ERROR, "mps: %s has no %s", RelationGetRelationName(rel),
+			 pk->unique_on ? psprintf("unique index on %s", pk->unique_on) : "primary key");
 	index = index_open(indexid, AccessShareLock);
 	if (pk->nkeys > IndexRelationGetNumberOfKeyAttributes(index))
-		elog(ERROR, "mps: the primary key of %s has fewer columns", RelationGetRelationName(rel));
+		elog(ERROR, "mps: the key of %s has fewer columns", RelationGetRelationName(rel));
 	key_procs(pk, index);
 	for (k = 0; k < pk->nkeys; k++)
 		ScanKeyEntryInitialize(&skey[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,

@@ -11,25 +11,30 @@
 
 #include "row_write.h"
 
-/* A table's primary key, of which the first nkeys columns are given. */
-typedef struct MpsPrimaryKey
+/*
+ * A unique index of a table, of which the first nkeys columns are given: the
+ * primary key, or (unique_on set) the unique index on that one column.
+ */
+typedef struct MpsRowKey
 {
 	MpsTable   *table;			/* the columns a read returns */
 	int			nkeys;
+	const char *unique_on;
 	/* kept per backend, checked on every use */
+	Oid			indexid;
 	Oid			opfamily[INDEX_MAX_KEYS];
 	Oid			opcintype[INDEX_MAX_KEYS];
 	RegProcedure eqproc[INDEX_MAX_KEYS];
-} MpsPrimaryKey;
+} MpsRowKey;
 
 /*
- * The row whose primary key starts with `keys` (for a partitioned table, in
+ * The row whose key starts with `keys` (for a partitioned table, in
  * the partition holding `at`), as a statement starting now sees it; with
  * for_update, locked as SELECT ... FOR UPDATE locks it (its newest version).
  * The table's columns go to values/nulls, copied into the current memory
  * context; *tid (when not NULL) names the row version. False: no such row.
  */
-extern bool mps_row_read(MpsPrimaryKey *pk, TimestampTz at, const Datum *keys, bool for_update,
+extern bool mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 						 Datum *values, bool *nulls, ItemPointer tid);
 
 #endif
