@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "fmgr.h"
@@ -20,6 +21,7 @@
 #include "actor.h"
 #include "errors.h"
 #include "idem.h"
+#include "row_write.h"
 #include "spi_util.h"
 
 void
@@ -103,11 +105,32 @@ mps_order_check(const char *order_no)
 				 errhint("Pass the merchant's own order number (1 to 64 printable characters), or leave it out.")));
 }
 
-static MpsPlan claim_key = {
-	"INSERT INTO mps.idempotency_registry (scope_id, key, operation, request_hash, tx_id, tx_created_at)"
-	" VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-	6, {UUIDOID, TEXTOID, TEXTOID, BYTEAOID, UUIDOID, TIMESTAMPTZOID}
+/* A key's row; created_at as its default (now()) would give it. */
+static MpsTable key_row = {
+	"mps", "idempotency_registry", false, 7, {
+		{"scope_id", UUIDOID, MPS_COL_DATUM},
+		{"key", TEXTOID, MPS_COL_DATUM},
+		{"operation", TEXTOID, MPS_COL_DATUM},
+		{"request_hash", BYTEAOID, MPS_COL_DATUM},
+		{"tx_id", UUIDOID, MPS_COL_DATUM},
+		{"tx_created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
 };
+
+/* Insert a registry row unless its key is taken (as ON CONFLICT DO NOTHING); false when taken. */
+static bool
+claim(MpsTable *table, Datum *values)
+{
+	MpsRowTarget target = {table, 0, true};
+	MpsRowWrite w;
+	bool		claimed;
+
+	mps_rows_begin(&w, 1, &target);
+	claimed = mps_row_insert_if_new(&w, 0, values, NULL);
+	mps_rows_end(&w);
+	return claimed;
+}
 
 static MpsPlan read_key = {
 	"SELECT operation, request_hash = $3, tx_id, tx_created_at FROM mps.idempotency_registry"
@@ -120,7 +143,7 @@ mps_idem_claim(const pg_uuid_t *scope, const char *key, const char *operation,
 			   const MpsRequestHash *h, const pg_uuid_t *tx_id, TimestampTz tx_at,
 			   pg_uuid_t *prior_tx, TimestampTz *prior_at)
 {
-	Datum		v[6];
+	Datum		v[7];
 	bytea	   *digest = palloc(VARHDRSZ + sizeof(h->digest));
 	char	   *prior_op;
 	bool		same;
@@ -133,7 +156,8 @@ mps_idem_claim(const pg_uuid_t *scope, const char *key, const char *operation,
 	v[3] = PointerGetDatum(digest);
 	v[4] = UUIDPGetDatum((pg_uuid_t *) tx_id);
 	v[5] = TimestampTzGetDatum(tx_at);
-	if (mps_exec(&claim_key, v, NULL, false, 0) == 1)
+	v[6] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (claim(&key_row, v))
 		return true;
 
 	v[2] = PointerGetDatum(digest);
@@ -152,23 +176,28 @@ mps_idem_claim(const pg_uuid_t *scope, const char *key, const char *operation,
 	return false;
 }
 
-static MpsPlan claim_order = {
-	"INSERT INTO mps.merchant_order_registry (merchant_id, order_no, tx_id, tx_created_at)"
-	" VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-	4, {UUIDOID, TEXTOID, UUIDOID, TIMESTAMPTZOID}
+static MpsTable order_row = {
+	"mps", "merchant_order_registry", false, 5, {
+		{"merchant_id", UUIDOID, MPS_COL_DATUM},
+		{"order_no", TEXTOID, MPS_COL_DATUM},
+		{"tx_id", UUIDOID, MPS_COL_DATUM},
+		{"tx_created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
 };
 
 void
 mps_order_claim(const pg_uuid_t *merchant_id, const char *order_no,
 				const pg_uuid_t *tx_id, TimestampTz tx_at)
 {
-	Datum		v[4];
+	Datum		v[5];
 
 	v[0] = UUIDPGetDatum((pg_uuid_t *) merchant_id);
 	v[1] = CStringGetTextDatum(order_no);
 	v[2] = UUIDPGetDatum((pg_uuid_t *) tx_id);
 	v[3] = TimestampTzGetDatum(tx_at);
-	if (mps_exec(&claim_order, v, NULL, false, 0) == 0)
+	v[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	if (!claim(&order_row, v))
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_ORDER_NO_USED),
 				 errmsg("order number already charged"),

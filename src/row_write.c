@@ -28,8 +28,10 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
+#include "miscadmin.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
@@ -333,7 +335,7 @@ mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 		w->rels[i]->ri_ConstraintExprs = prepared_checks(rels[i]);
 		if (w->parents[i] != NULL)
 			w->rels[i]->ri_PartitionCheckExpr = routed_check();
-		ExecOpenIndices(w->rels[i], false);
+		ExecOpenIndices(w->rels[i], targets[i].if_new);
 		w->new_slots[i] = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(rels[i]), &TTSOpsVirtual);
 		w->old_slots[i] = table_slot_create(rels[i], &w->estate->es_tupleTable);
 	}
@@ -363,8 +365,9 @@ column_datum(MpsRowWrite *w, int t, int c, Datum value)
 	return value;
 }
 
-void
-mps_row_insert(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
+/* The row to insert into target t, in its slot. */
+static TupleTableSlot *
+insert_slot(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
 {
 	MpsTable   *tab = w->tables[t];
 	TupleTableSlot *slot = w->new_slots[t];
@@ -382,8 +385,60 @@ mps_row_insert(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
 		slot->tts_isnull[a] = isnull;
 		slot->tts_values[a] = isnull ? (Datum) 0 : column_datum(w, t, c, values[c]);
 	}
-	ExecStoreVirtualTuple(slot);
-	ExecSimpleRelationInsert(w->rels[t], w->estate, slot);
+	return ExecStoreVirtualTuple(slot);
+}
+
+void
+mps_row_insert(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
+{
+	ExecSimpleRelationInsert(w->rels[t], w->estate, insert_slot(w, t, values, nulls));
+}
+
+/*
+ * The steps of an INSERT ... ON CONFLICT DO NOTHING (nodeModifyTable.c): look
+ * for a conflicting key, waiting for its inserter; if none, insert
+ * speculatively and make the index entries; a conflict that appeared
+ * meanwhile takes the row back and starts again.
+ */
+bool
+mps_row_insert_if_new(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
+{
+	ResultRelInfo *rri = w->rels[t];
+	Relation	rel = rri->ri_RelationDesc;
+	TupleTableSlot *slot = insert_slot(w, t, values, nulls);
+	bool		conflict;
+
+	if (rel->rd_att->constr)
+		ExecConstraints(rri, slot, w->estate);
+	do
+	{
+		ItemPointerData conflict_tid;
+		uint32		token;
+		List	   *recheck;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!ExecCheckIndexConstraints(rri, slot, w->estate, &conflict_tid, NIL))
+		{
+			/* Above READ COMMITTED, a key this snapshot cannot see is a conflict. */
+			if (IsolationUsesXactSnapshot() &&
+				!table_tuple_fetch_row_version(rel, &conflict_tid, w->estate->es_snapshot,
+											   w->old_slots[t]))
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("could not serialize access due to concurrent update")));
+			ExecClearTuple(w->old_slots[t]);
+			return false;
+		}
+		conflict = false;
+		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
+		table_tuple_insert_speculative(rel, slot, w->estate->es_output_cid, 0, NULL, token);
+		recheck = ExecInsertIndexTuples(rri, slot, w->estate, false, true, &conflict, NIL);
+		table_tuple_complete_speculative(rel, slot, token, !conflict);
+		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
+		list_free(recheck);
+	} while (conflict);
+	ExecARInsertTriggers(w->estate, rri, slot, NIL, NULL);
+	return true;
 }
 
 bool

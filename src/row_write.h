@@ -53,6 +53,7 @@ typedef struct MpsRowTarget
 {
 	MpsTable   *table;
 	TimestampTz at;
+	bool		if_new;			/* inserted into with mps_row_insert_if_new */
 } MpsRowTarget;
 
 typedef struct MpsRowWrite
@@ -78,6 +79,13 @@ extern void mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *tar
 
 /* Insert one row into target t: values (and nulls, or NULL) in the table's column order. */
 extern void mps_row_insert(MpsRowWrite *w, int t, Datum *values, const bool *nulls);
+
+/*
+ * Insert one row unless a row with the same unique key exists (committed, or
+ * committed while this waited), as INSERT ... ON CONFLICT DO NOTHING does;
+ * false when one does.
+ */
+extern bool mps_row_insert_if_new(MpsRowWrite *w, int t, Datum *values, const bool *nulls);
 
 /*
  * Lock the newest version of the row at *tid (waiting for a writer), as an
