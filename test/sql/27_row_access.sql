@@ -72,3 +72,6 @@ SELECT mt.try(format($$SELECT mps.recharge_card(%L, 1.00, 'r27-5')$$, :'card')) 
 
 SELECT mt.card_state(:'card');
 SELECT * FROM mt.invariants(now() - interval '1 hour') WHERE violations <> 0;
+\o /dev/null
+SELECT mps.set_membership_levels(:'default_ladder');
+\o
