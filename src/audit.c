@@ -13,11 +13,12 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
 #include "audit.h"
-#include "spi_util.h"
 
 /*
  * Every column with a default is given, as the table's defaults would fill
@@ -34,8 +35,8 @@ MpsTable	mps_event_log_table = {
 		{"action", TEXTOID, MPS_COL_DATUM},
 		{"entity_type", TEXTOID, MPS_COL_DATUM},
 		{"entity_id", TEXTOID, MPS_COL_DATUM},
-		{"before", JSONBOID, MPS_COL_JSONB},
-		{"after", JSONBOID, MPS_COL_JSONB},
+		{"before", JSONBOID, MPS_COL_DATUM},
+		{"after", JSONBOID, MPS_COL_DATUM},
 		{"idempotency_key", TEXTOID, MPS_COL_DATUM},
 	}
 };
@@ -49,8 +50,8 @@ text_or_null(const char *s, bool *isnull)
 
 void
 mps_audit_row(MpsRowWrite *w, int t, const MpsActor *actor, const char *action,
-			  const char *entity_type, const char *entity_id, const char *before,
-			  const char *after, const char *idempotency_key)
+			  const char *entity_type, const char *entity_id, Datum before, Datum after,
+			  const char *idempotency_key)
 {
 	Datum		v[12];
 	bool		n[12];
@@ -68,12 +69,18 @@ mps_audit_row(MpsRowWrite *w, int t, const MpsActor *actor, const char *action,
 	v[6] = text_or_null(action, &n[6]);
 	v[7] = text_or_null(entity_type, &n[7]);
 	v[8] = text_or_null(entity_id, &n[8]);
-	n[9] = before == NULL;
-	v[9] = CStringGetDatum(before);
-	n[10] = after == NULL;
-	v[10] = CStringGetDatum(after);
+	n[9] = before == (Datum) 0;
+	v[9] = before;
+	n[10] = after == (Datum) 0;
+	v[10] = after;
 	v[11] = text_or_null(idempotency_key, &n[11]);
 	mps_row_insert(w, t, v, n);
+}
+
+static Datum
+jsonb_or_none(const char *json)
+{
+	return json ? DirectFunctionCall1(jsonb_in, CStringGetDatum(json)) : (Datum) 0;
 }
 
 void
@@ -85,62 +92,113 @@ mps_audit(const MpsActor *actor, const char *action, const char *entity_type,
 	MpsRowTarget target = {&mps_event_log_table, 0};
 
 	mps_rows_begin(&w, 1, &target);
-	mps_audit_row(&w, 0, actor, action, entity_type, entity_id, before, after, idempotency_key);
+	mps_audit_row(&w, 0, actor, action, entity_type, entity_id, jsonb_or_none(before),
+				  jsonb_or_none(after), idempotency_key);
 	mps_rows_end(&w);
 }
 
 void
-mps_json_start(StringInfo buf)
+mps_json_start(MpsJson *j)
 {
-	initStringInfo(buf);
-	appendStringInfoChar(buf, '{');
+	initStringInfo(&j->text);
+	appendStringInfoChar(&j->text, '{');
+	j->state = NULL;
+	j->object = NULL;
+	j->has_raw = false;
+	(void) pushJsonbValue(&j->state, WJB_BEGIN_OBJECT, NULL);
 }
 
 static void
-key(StringInfo buf, const char *k)
+key(MpsJson *j, const char *k)
 {
-	if (buf->len > 1)
-		appendStringInfoChar(buf, ',');
-	escape_json(buf, k);
-	appendStringInfoChar(buf, ':');
+	JsonbValue	v;
+
+	if (j->text.len > 1)
+		appendStringInfoChar(&j->text, ',');
+	escape_json(&j->text, k);
+	appendStringInfoChar(&j->text, ':');
+	v.type = jbvString;
+	v.val.string.val = pstrdup(k);
+	v.val.string.len = strlen(k);
+	(void) pushJsonbValue(&j->state, WJB_KEY, &v);
+}
+
+static void
+value(MpsJson *j, JsonbValue *v)
+{
+	if (!j->has_raw)
+		(void) pushJsonbValue(&j->state, WJB_VALUE, v);
 }
 
 void
-mps_json_str(StringInfo buf, const char *k, const char *value)
+mps_json_str(MpsJson *j, const char *k, const char *s)
 {
-	key(buf, k);
-	if (value)
-		escape_json(buf, value);
+	JsonbValue	v;
+
+	key(j, k);
+	if (s)
+	{
+		escape_json(&j->text, s);
+		v.type = jbvString;
+		v.val.string.val = pstrdup(s);
+		v.val.string.len = strlen(s);
+	}
 	else
-		appendStringInfoString(buf, "null");
+	{
+		appendStringInfoString(&j->text, "null");
+		v.type = jbvNull;
+	}
+	value(j, &v);
 }
 
 void
-mps_json_int(StringInfo buf, const char *k, int64 value)
+mps_json_int(MpsJson *j, const char *k, int64 n)
 {
-	key(buf, k);
-	appendStringInfo(buf, INT64_FORMAT, value);
+	JsonbValue	v;
+
+	key(j, k);
+	appendStringInfo(&j->text, INT64_FORMAT, n);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(n);
+	value(j, &v);
 }
 
 void
-mps_json_bool(StringInfo buf, const char *k, bool value)
+mps_json_bool(MpsJson *j, const char *k, bool b)
 {
-	key(buf, k);
-	appendStringInfoString(buf, value ? "true" : "false");
+	JsonbValue	v;
+
+	key(j, k);
+	appendStringInfoString(&j->text, b ? "true" : "false");
+	v.type = jbvBool;
+	v.val.boolean = b;
+	value(j, &v);
 }
 
 void
-mps_json_raw(StringInfo buf, const char *k, const char *json)
+mps_json_raw(MpsJson *j, const char *k, const char *json)
 {
-	key(buf, k);
-	appendStringInfoString(buf, json ? json : "null");
+	key(j, k);
+	appendStringInfoString(&j->text, json ? json : "null");
+	j->has_raw = true;
 }
 
 char *
-mps_json_finish(StringInfo buf)
+mps_json_finish(MpsJson *j)
 {
-	appendStringInfoChar(buf, '}');
-	return buf->data;
+	appendStringInfoChar(&j->text, '}');
+	if (!j->has_raw)
+		j->object = pushJsonbValue(&j->state, WJB_END_OBJECT, NULL);
+	return j->text.data;
+}
+
+Datum
+mps_json_jsonb(MpsJson *j)
+{
+	Assert(j->text.data[j->text.len - 1] == '}');
+	if (j->has_raw)
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum(j->text.data));
+	return JsonbPGetDatum(JsonbValueToJsonb(j->object));
 }
 
 /* SQL-callable: the SQL-written RPCs audit through the same path and actor. */
@@ -149,18 +207,17 @@ Datum
 mps_audit_sql(PG_FUNCTION_ARGS)
 {
 	MpsActor	actor;
-	char	   *before = NULL;
-	char	   *after = NULL;
+	MpsRowTarget target = {&mps_event_log_table, 0};
+	MpsRowWrite w;
 
 	mps_actor_resolve(&actor);
-	if (!PG_ARGISNULL(3))
-		before = DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(3)));
-	if (!PG_ARGISNULL(4))
-		after = DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(4)));
-	mps_spi_connect();
-	mps_audit(&actor, text_to_cstring(PG_GETARG_TEXT_PP(0)), text_to_cstring(PG_GETARG_TEXT_PP(1)),
-			  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)), before, after,
-			  PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)));
-	mps_spi_finish();
+	mps_rows_begin(&w, 1, &target);
+	mps_audit_row(&w, 0, &actor, text_to_cstring(PG_GETARG_TEXT_PP(0)),
+				  text_to_cstring(PG_GETARG_TEXT_PP(1)),
+				  PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2)),
+				  PG_ARGISNULL(3) ? (Datum) 0 : PG_GETARG_DATUM(3),
+				  PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4),
+				  PG_ARGISNULL(5) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(5)));
+	mps_rows_end(&w);
 	PG_RETURN_VOID();
 }

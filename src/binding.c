@@ -87,7 +87,7 @@ mps_claim_card_ownership(PG_FUNCTION_ARGS)
 	const char *role;
 	Datum		v[3];
 	int64		failures;
-	StringInfoData after;
+	MpsJson        after;
 
 	mps_actor_resolve(&actor);
 	mps_actor_require_user(&actor, "claim_card_ownership");
@@ -242,7 +242,7 @@ mps_adjust_card_balance(PG_FUNCTION_ARGS)
 	char	   *reason = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	MpsCard		card;
 	MpsMovement m;
-	StringInfoData after;
+	MpsJson        after;
 
 	mps_actor_resolve(&actor);
 	mps_actor_require_admin(&actor, "adjust_card_balance");
@@ -264,7 +264,7 @@ mps_adjust_card_balance(PG_FUNCTION_ARGS)
 	mps_json_int(&after, "amount", delta);
 	mps_json_int(&after, "balance_after", m.balance_after);
 	mps_json_str(&after, "reason", reason);
-	mps_movement_write(&actor, &card, &m, "tx.adjustment", mps_json_finish(&after));
+	mps_movement_write(&actor, &card, &m, "tx.adjustment", &after);
 	mps_spi_finish();
 	PG_RETURN_INT64(m.balance_after);
 }

@@ -332,8 +332,8 @@ static MpsTable transaction_row = {
 		{"idempotency_key", TEXTOID, MPS_COL_DATUM},
 		{"order_no", TEXTOID, MPS_COL_DATUM},
 		{"reason", TEXTOID, MPS_COL_DATUM},
-		{"tag", JSONBOID, MPS_COL_JSONB},
-		{"details", JSONBOID, MPS_COL_JSONB},
+		{"tag", JSONBOID, MPS_COL_DATUM},
+		{"details", JSONBOID, MPS_COL_DATUM},
 	}
 };
 
@@ -383,24 +383,8 @@ mps_movement_prepare(MpsCard *card, MpsMovement *m)
 	m->points_after = new_points;
 }
 
-/*
- * The movement's audit summary with the card named first: every movement's
- * event names its card. A "card_id" the caller put in its summary comes
- * later, so it wins, as the last of duplicate keys does in jsonb.
- */
-static char *
-audit_with_card(const MpsCard *card, const char *after)
-{
-	const char *id = mps_uuid_to_cstring(&card->id);
-
-	if (after == NULL || strcmp(after, "{}") == 0)
-		return psprintf("{\"card_id\": \"%s\"}", id);
-	Assert(after[0] == '{');
-	return psprintf("{\"card_id\": \"%s\", %s", id, after + 1);
-}
-
 #define SET_TEXT(i, s) do { if (s) v[i] = CStringGetTextDatum(s); else n[i] = true; } while (0)
-#define SET_CSTR(i, s) do { if (s) v[i] = CStringGetDatum(s); else n[i] = true; } while (0)
+#define SET_JSONB(i, s) do { if (s) v[i] = DirectFunctionCall1(jsonb_in, CStringGetDatum(s)); else n[i] = true; } while (0)
 #define SET_UUID(i, has, u) do { if (has) v[i] = UUIDPGetDatum((pg_uuid_t *) (u)); else n[i] = true; } while (0)
 
 /* Use up the code: false when it was used or revoked meanwhile (the job that expires codes takes no card lock). */
@@ -431,13 +415,13 @@ consume_code(MpsRowWrite *w, int t, const MpsMovement *m)
  * A movement's rows go through row_write.c: one executor state for all of
  * them, no statement to plan or set up. The audit event's entity is the
  * transaction: its id is time-ordered, so the event index grows at its right
- * edge like the transactions' own; its "card_id" is added here, so every
- * movement's event names its card. The code is used up first: when it is no
+ * edge like the transactions' own; its "card_id" is added here, last so it
+ * wins over any other, so every movement's event names its card. The code is used up first: when it is no
  * longer live nothing else is written, and the caller raises.
  */
 bool
 mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
-				   const char *audit_action, const char *audit_after)
+				   const char *audit_action, MpsJson *audit_after)
 {
 	MpsRowTarget targets[5];
 	int			ntargets = 0;
@@ -517,8 +501,11 @@ mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
 	SET_TEXT(TX_IDEM_KEY, m->idempotency_key);
 	SET_TEXT(TX_ORDER_NO, m->order_no);
 	SET_TEXT(TX_REASON, m->reason);
-	SET_CSTR(TX_TAG, m->tag_json);
-	SET_CSTR(TX_DETAILS, m->details_json);
+	SET_JSONB(TX_TAG, m->tag_json);
+	if (m->details != (Datum) 0)
+		v[TX_DETAILS] = m->details;
+	else
+		SET_JSONB(TX_DETAILS, m->details_json);
 	mps_row_insert(&w, t_tx, v, n);
 
 	if (t_ledger >= 0)
@@ -534,8 +521,10 @@ mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
 		mps_row_insert(&w, t_ledger, v, n);
 	}
 
+	mps_json_str(audit_after, "card_id", mps_uuid_to_cstring(&card->id));
+	mps_json_finish(audit_after);
 	mps_audit_row(&w, t_event, actor, audit_action, "transaction", mps_uuid_to_cstring(&m->tx_id),
-				  NULL, audit_with_card(card, audit_after), m->idempotency_key);
+				  (Datum) 0, mps_json_jsonb(audit_after), m->idempotency_key);
 	mps_rows_end(&w);
 
 	card->balance = m->balance_after;

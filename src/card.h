@@ -10,6 +10,7 @@
 #include "utils/uuid.h"
 
 #include "actor.h"
+#include "audit.h"
 
 typedef struct MpsLevel
 {
@@ -100,6 +101,7 @@ typedef struct MpsMovement
 	const char *reason;
 	const char *tag_json;
 	const char *details_json;
+	Datum		details;		/* details_json as jsonb when the caller has it, else 0 */
 	const char *ledger_reason;
 	/* filled in by mps_movement_prepare */
 	int64		balance_after;
@@ -120,12 +122,12 @@ extern void mps_movement_prepare(MpsCard *card, MpsMovement *m);
 /*
  * Write the prepared movement: card row, transaction row, ledger row when
  * points move, the code's consumption when asked, and the audit event
- * (audit_action on entity "transaction", after = audit_after plus the card's
- * id as "card_id").
+ * (audit_action on entity "transaction", after = audit_after, an unfinished
+ * object this adds the card's id to as "card_id" and finishes).
  * Returns false when the code to consume was no longer live (the caller
  * raises its error, which undoes the rest).
  */
 extern bool mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
-							   const char *audit_action, const char *audit_after);
+							   const char *audit_action, MpsJson *audit_after);
 
 #endif

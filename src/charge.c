@@ -133,7 +133,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	MpsQr		qr;
 	MpsCard		card;
 	MpsTxView	view;
-	StringInfoData audit_after;
+	MpsJson        audit_after;
 
 	char	   *holder_role;
 	bool		code_used;
@@ -314,7 +314,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	if (redeem)
 		mps_json_int(&audit_after, "redeemed_activity", redeem);
 	if (!mps_movement_write(&actor, &card, &m, redeem ? "tx.redeem_stamp" : "tx.charge",
-							mps_json_finish(&audit_after)))
+							&audit_after))
 		mps_qr_raise_taken(&qr);
 
 	old = MemoryContextSwitchTo(fn_cxt);

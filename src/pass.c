@@ -298,7 +298,7 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 	TimestampTz expires_at;
 	Datum		v[25];
 	char		n[25];
-	StringInfoData buf;
+	MpsJson        buf;
 	Datum		result;
 
 	mps_actor_resolve(&actor);
@@ -469,13 +469,14 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 		mps_json_str(&buf, "pass_id", mps_uuid_to_cstring(&pass.id));
 		mps_json_str(&buf, "plan", plan.code);
 		m.details_json = mps_json_finish(&buf);
+		m.details = mps_json_jsonb(&buf);
 		mps_movement_prepare(&card, &m);
 		mps_json_start(&buf);
 		mps_json_str(&buf, "merchant", merchant.code);
 		mps_json_str(&buf, "pass_order_id", mps_uuid_to_cstring(&order_id));
 		mps_json_int(&buf, "final_amount", card_amount);
 		mps_json_int(&buf, "balance_after", m.balance_after);
-		if (!mps_movement_write(&actor, &card, &m, "tx.pass_purchase", mps_json_finish(&buf)))
+		if (!mps_movement_write(&actor, &card, &m, "tx.pass_purchase", &buf))
 			mps_qr_raise_taken(&qr);
 	}
 

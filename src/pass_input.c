@@ -179,7 +179,7 @@ pass_parse_payments(Jsonb *jb, int exponent, int64 max_amount, const char *curre
 		PassPayment *p = &out->line[i];
 		char	   *method;
 		char		secret[MPS_QR_SECRET_LEN + 1];
-		StringInfoData one;
+		MpsJson        one;
 
 		pass_json_fields(jb, i, "p_payments", f, 3, ERRCODE_MPS_PASS_PAYMENT_INVALID, PASS_PAY_HINT);
 		method = pass_json_string(&f[0], "p_payments", i, 32, ERRCODE_MPS_PASS_PAYMENT_INVALID, PASS_PAY_HINT);

@@ -297,7 +297,7 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		v[15];
 	char		n[15];
-	StringInfoData vars;
+	MpsJson        vars;
 	StringInfoData summary;
 	Datum		result;
 	int			i;
@@ -500,7 +500,7 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 	}
 
 	{
-		StringInfoData after;
+		MpsJson        after;
 
 		mps_json_start(&after);
 		mps_json_str(&after, "batch_id", mps_uuid_to_cstring(&batch_id));

@@ -88,7 +88,7 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	Datum		v[6];
 	char		n[6];
-	StringInfoData buf;
+	MpsJson        buf;
 	Datum		result;
 
 	mps_actor_resolve(&actor);
@@ -169,6 +169,7 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 		mps_json_str(&buf, "pass_order_id", mps_uuid_to_cstring(order_id));
 		mps_json_str(&buf, "refund_of", "pass_purchase");
 		m.details_json = mps_json_finish(&buf);
+		m.details = mps_json_jsonb(&buf);
 		v[0] = UUIDPGetDatum(&purchase_tx);
 		v[1] = TimestampTzGetDatum(purchase_at);
 		mps_exec_in_tx_partition(&mark_purchase_refunded, purchase_at, v, NULL, false, 0);
@@ -177,7 +178,7 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 		mps_json_str(&buf, "original_tx_id", mps_uuid_to_cstring(&purchase_tx));
 		mps_json_int(&buf, "amount", card_amount);
 		mps_json_int(&buf, "balance_after", m.balance_after);
-		mps_movement_write(&actor, &card, &m, "tx.pass_purchase_refund", mps_json_finish(&buf));
+		mps_movement_write(&actor, &card, &m, "tx.pass_purchase_refund", &buf);
 		v[4] = UUIDPGetDatum(&m.tx_id);
 		v[5] = TimestampTzGetDatum(m.created_at);
 	}
@@ -206,7 +207,7 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 	mps_json_str(&buf, "status", status_after);
 	mps_json_str(&buf, "reason", reason);
 	{
-		StringInfoData before;
+		MpsJson        before;
 
 		mps_json_start(&before);
 		mps_json_str(&before, "status", pass_status);

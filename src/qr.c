@@ -201,7 +201,7 @@ issue_code(const MpsActor *actor, const pg_uuid_t *card_id, const pg_uuid_t *hol
 	char	   *lookup = mps_random_token(9);
 	char	   *secret = mps_random_token(16);
 	StringInfoData plain;
-	StringInfoData after;
+	MpsJson        after;
 	uint64		revoked;
 
 	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
@@ -406,7 +406,7 @@ mps_revoke_card_qr(PG_FUNCTION_ARGS)
 	Datum		v[3];
 	char		n[4] = "   ";
 	uint64		revoked;
-	StringInfoData after;
+	MpsJson        after;
 
 	mps_actor_resolve(&actor);
 	mps_actor_require_user(&actor, "revoke_card_qr");

@@ -100,7 +100,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	pg_uuid_t	prior_tx;
 	TimestampTz prior_at;
 	MpsTxView	view;
-	StringInfoData audit_after;
+	MpsJson        audit_after;
 	int			i;
 
 	mps_actor_resolve(&actor);
@@ -187,7 +187,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	mps_json_int(&audit_after, "amount", amount);
 	mps_json_int(&audit_after, "balance_after", m.balance_after);
 	mps_json_str(&audit_after, "payment_method", method);
-	mps_movement_write(&actor, &card, &m, "tx.recharge", mps_json_finish(&audit_after));
+	mps_movement_write(&actor, &card, &m, "tx.recharge", &audit_after);
 
 	old = MemoryContextSwitchTo(fn_cxt);
 	mps_txview_from(&card, &m, &view);

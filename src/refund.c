@@ -205,8 +205,8 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	MpsCard		card;
 	MpsTxView	view;
 	Datum		v[2];
-	StringInfoData details;
-	StringInfoData audit_after;
+	MpsJson        details;
+	MpsJson        audit_after;
 
 	mps_actor_resolve(&actor);
 	mps_actor_require_user(&actor, "merchant_refund_tx");
@@ -325,6 +325,7 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	mps_json_int(&details, "refunded_total", new_refunded);
 	mps_json_int(&details, "original_final", orig.final_amount);
 	m.details_json = mps_json_finish(&details);
+	m.details = mps_json_jsonb(&details);
 
 	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
@@ -335,7 +336,7 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	mps_json_int(&audit_after, "balance_after", m.balance_after);
 	mps_json_int(&audit_after, "points_delta", m.points_delta);
 	mps_json_str(&audit_after, "reason", reason);
-	mps_movement_write(&actor, &card, &m, "tx.refund", mps_json_finish(&audit_after));
+	mps_movement_write(&actor, &card, &m, "tx.refund", &audit_after);
 	/* A full refund takes back the stamps the charge earned and its redemption. */
 	if (new_refunded == orig.final_amount)
 		mps_stamps_reverse(orig_id, &m.tx_id);

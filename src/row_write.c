@@ -355,8 +355,6 @@ column_datum(MpsRowWrite *w, int t, int c, Datum value)
 		case MPS_COL_ENUM:
 			att = TupleDescAttr(RelationGetDescr(w->rels[t]->ri_RelationDesc), tab->attnum[c] - 1);
 			return DirectFunctionCall2(enum_in, value, ObjectIdGetDatum(att->atttypid));
-		case MPS_COL_JSONB:
-			return DirectFunctionCall1(jsonb_in, value);
 		case MPS_COL_SEQUENCE:
 			return Int64GetDatum(nextval_internal(tab->seqid[c], false));
 		case MPS_COL_DATUM:

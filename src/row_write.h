@@ -7,6 +7,7 @@
 
 #include "postgres.h"
 #include "executor/executor.h"
+#include "storage/lockdefs.h"
 #include "utils/timestamp.h"
 
 #define MPS_ROW_MAX_COLS 28
@@ -17,7 +18,6 @@ typedef enum MpsColKind
 {
 	MPS_COL_DATUM,				/* a Datum of the column's type */
 	MPS_COL_ENUM,				/* an enum label, as CStringGetDatum(label) */
-	MPS_COL_JSONB,				/* JSON text, as CStringGetDatum(text) */
 	MPS_COL_SEQUENCE			/* ignored: the next value of the column's sequence */
 } MpsColKind;
 
