@@ -7,10 +7,10 @@
  *   2. claim the idempotency key (a retry replays the first result here);
  *   3. find the code and run its one bcrypt check — before any lock;
  *   4. lock the card and read it, the holder's binding and the code's state
- *      in one statement;
+ *      (index probes by key, src/row_read.c);
  *   5. price (card discount), balance check, points and level;
  *   6. write card row, transaction, ledger, code consumption and audit event
- *      in one statement (mps_movement_write).
+ *      (mps_movement_write, without statements: src/row_write.c).
  */
 #include "postgres.h"
 

@@ -7,9 +7,9 @@
  * each table's constraint expressions read back from their text. That setup
  * cost more than the writes themselves. Here the rows go through the
  * executor's own single-row entry points (the ones logical replication
- * applies changes with): the same constraints, partition check, index
- * entries and row triggers (foreign keys among them) as an INSERT or UPDATE,
- * without a plan.
+ * applies changes with): the same constraints, index entries and row
+ * triggers (foreign keys among them) as an INSERT or UPDATE, without a plan;
+ * the constraints are prepared once per backend (prepared_checks below).
  *
  * The caller names the columns it gives (MpsTable); they are found by name in
  * the table's descriptor and checked against it on every use, so a changed
@@ -26,9 +26,9 @@
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
-#include "miscadmin.h"
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
