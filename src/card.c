@@ -143,23 +143,16 @@ mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t *payer, int6
 						  MpsCard *card, char **payer_role, bool *code_used, bool *code_revoked,
 						  ItemPointerData *code_tid)
 {
-	Datum		keys[2];
+	Datum		key;
 	Datum		v[2];
 	bool		n[2];
 
 	mps_card_lock_and_load(card_id, card);
-	*payer_role = NULL;
-	if (payer)
-	{
-		keys[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
-		keys[1] = UUIDPGetDatum((pg_uuid_t *) payer);
-		if (mps_row_read(&binding_by_member, 0, keys, false, v, n, NULL))
-			*payer_role = pstrdup(enum_label(v[0]));
-	}
+	*payer_role = payer ? (char *) mps_card_binding_role(card_id, payer) : NULL;
 	*code_used = false;
 	*code_revoked = false;
-	keys[0] = Int64GetDatum(qr_id);
-	if (mps_row_read(&code_by_id, 0, keys, false, v, n, code_tid))
+	key = Int64GetDatum(qr_id);
+	if (mps_row_read(&code_by_id, 0, &key, false, v, n, code_tid))
 	{
 		*code_used = !n[0];
 		*code_revoked = !n[1];
@@ -226,21 +219,18 @@ mps_card_points_for(const MpsCard *card, int64 paid)
 	return mps_mul_div_floor(paid, card->level.earn_rate_bp, den);
 }
 
-static MpsPlan binding_role = {
-	"SELECT role::text FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2",
-	2, {UUIDOID, UUIDOID}
-};
-
 const char *
 mps_card_binding_role(const pg_uuid_t *card_id, const pg_uuid_t *member_id)
 {
-	Datum		v[2];
+	Datum		keys[2];
+	Datum		role;
+	bool		isnull;
 
-	v[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
-	v[1] = UUIDPGetDatum((pg_uuid_t *) member_id);
-	if (mps_exec(&binding_role, v, NULL, false, 1) == 0)
+	keys[0] = UUIDPGetDatum((pg_uuid_t *) card_id);
+	keys[1] = UUIDPGetDatum((pg_uuid_t *) member_id);
+	if (!mps_row_read(&binding_by_member, 0, keys, false, &role, &isnull, NULL))
 		return NULL;
-	return mps_col_text(0, 1);
+	return pstrdup(enum_label(role));
 }
 
 static MpsPlan card_owner = {

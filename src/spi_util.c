@@ -154,21 +154,6 @@ mps_col_uuid(uint64 row, int col, pg_uuid_t *out)
 	return true;
 }
 
-bool
-mps_col_tid(uint64 row, int col, ItemPointerData *out)
-{
-	bool		isnull;
-	Datum		d = col_datum(row, col, &isnull);
-
-	if (isnull)
-	{
-		ItemPointerSetInvalid(out);
-		return false;
-	}
-	ItemPointerCopy((ItemPointer) DatumGetPointer(d), out);
-	return true;
-}
-
 TimestampTz
 mps_col_timestamptz(uint64 row, int col, TimestampTz if_null)
 {

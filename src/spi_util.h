@@ -6,7 +6,6 @@
 
 #include "postgres.h"
 #include "executor/spi.h"
-#include "storage/itemptr.h"
 #include "utils/uuid.h"
 
 #define MPS_PLAN_MAX_ARGS 32
@@ -43,7 +42,6 @@ extern int32 mps_col_int32(uint64 row, int col, int32 if_null);
 extern bool mps_col_bool(uint64 row, int col, bool if_null);
 extern char *mps_col_text(uint64 row, int col);	/* palloc'd in caller's context, or NULL */
 extern bool mps_col_uuid(uint64 row, int col, pg_uuid_t *out);
-extern bool mps_col_tid(uint64 row, int col, ItemPointerData *out);	/* a ctid column */
 extern TimestampTz mps_col_timestamptz(uint64 row, int col, TimestampTz if_null);
 extern Datum mps_col_datum_copy(uint64 row, int col, bool *isnull);
 
