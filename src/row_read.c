@@ -122,7 +122,7 @@ mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 	LOCKMODE	lock = for_update ? RowShareLock : AccessShareLock;
 	Relation	parent;
 	Relation	rel = mps_table_open(t, at, lock, &parent);
-	Oid			indexid = key_index(pk, rel);
+	Oid			indexid;
 	Relation	index;
 	ScanKeyData skey[INDEX_MAX_KEYS];
 	IndexScanDesc scan;
@@ -132,6 +132,9 @@ mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 	int			k;
 	int			c;
 
+	if (rel == NULL)
+		return false;			/* no partition holds `at`: no such row */
+	indexid = key_index(pk, rel);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "mps: %s has no %s", RelationGetRelationName(rel),
 			 pk->unique_on ? psprintf("unique index on %s", pk->unique_on) : "primary key");

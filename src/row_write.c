@@ -194,12 +194,10 @@ mps_table_open(MpsTable *t, TimestampTz at, LOCKMODE lock, Relation *parent)
 		Oid			part = mps_partition_holding(rel, at);
 
 		if (!OidIsValid(part))
-			ereport(ERROR,
-					(errcode(ERRCODE_CHECK_VIOLATION),
-					 errmsg("no partition of relation \"%s\" found for row",
-							RelationGetRelationName(rel)),
-					 errdetail("No partition holds %s.", timestamptz_to_str(at)),
-					 errhint("Run mps.ensure_partitions().")));
+		{
+			table_close(rel, NoLock);
+			return NULL;
+		}
 		*parent = rel;
 		rel = table_open(part, lock);
 	}
@@ -313,6 +311,14 @@ mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 		Relation	rel = mps_table_open(targets[i].table, targets[i].at, RowExclusiveLock,
 										 &w->parents[i]);
 		RangeTblEntry *rte;
+
+		if (rel == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_CHECK_VIOLATION),
+					 errmsg("no partition of relation \"%s.%s\" found for row",
+							targets[i].table->schema, targets[i].table->name),
+					 errdetail("No partition holds %s.", timestamptz_to_str(targets[i].at)),
+					 errhint("Run mps.ensure_partitions().")));
 
 		w->tables[i] = targets[i].table;
 		rels[i] = rel;

@@ -70,7 +70,8 @@ typedef struct MpsRowWrite
 
 /*
  * Open t with `lock` (for a partitioned table, the partition holding `at`;
- * *parent is then the table itself, else NULL), its columns found.
+ * *parent is then the table itself, else NULL), its columns found. NULL when
+ * no partition holds `at`.
  */
 extern Relation mps_table_open(MpsTable *t, TimestampTz at, LOCKMODE lock, Relation *parent);
 

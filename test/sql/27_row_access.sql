@@ -26,6 +26,17 @@ SELECT format('ALTER TABLE mps.transactions DETACH PARTITION mps.transactions_%s
 SELECT tx_id AS rc2 FROM mps.recharge_card(:'card', 1.00, 'r27-2') \gset
 SELECT tableoid::regclass AS partition FROM mps.transactions WHERE id = :'rc2';
 ROLLBACK;
+-- with no partition for the time at all (this month's and the default one detached), a
+-- payment of that time is not found, and a movement is refused as an INSERT would be
+BEGIN;
+SELECT format('ALTER TABLE mps.transactions DETACH PARTITION mps.transactions_%s',
+              to_char(now() AT TIME ZONE 'UTC', 'YYYY_MM')) \gexec
+ALTER TABLE mps.transactions DETACH PARTITION mps.transactions_default;
+SELECT split_part(mt.try(format($$SELECT mps.merchant_refund_tx('T27SHOP', %L, 1.00, 'f27-9')$$, :'pay1')),
+                  ' | ', 1) AS refund_of_an_unheld_payment;
+SELECT split_part(mt.try(format($$SELECT mps.recharge_card(%L, 1.00, 'r27-9')$$, :'card')), ' | ', 1)
+  AS recharge_with_no_partition;
+ROLLBACK;
 -- a refund finds its payment in that payment's partition and updates it there
 SELECT r.refunded_total FROM mps.merchant_refund_tx('T27SHOP', :'pay1', 10.00, 'f27-1') r;
 SELECT t.status, t.refunded_amount,
