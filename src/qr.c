@@ -34,6 +34,7 @@
 #include "ids.h"
 #include "mps.h"
 #include "qr.h"
+#include "row_read.h"
 #include "spi_util.h"
 
 #define QR_PREFIX "MPS1."
@@ -80,40 +81,57 @@ mps_qr_parse(const char *plain, char *lookup, char *secret)
 	secret[MPS_QR_SECRET_LEN] = '\0';
 }
 
-static MpsPlan qr_by_lookup = {
-	"SELECT id, card_id, holder_member_id, single_use, secret_hash, expires_at,"
-	" used_at IS NOT NULL, revoked_at IS NOT NULL FROM mps.card_qr_codes WHERE lookup_id = $1",
-	1, {TEXTOID}
+/* A code by its public lookup id (unique): one index probe, before any lock. */
+enum
+{
+	CODE_ID, CODE_CARD, CODE_HOLDER, CODE_SINGLE_USE, CODE_HASH, CODE_EXPIRES, CODE_USED,
+	CODE_REVOKED, CODE_NCOLS
 };
+
+static MpsTable code_columns = {
+	"mps", "card_qr_codes", false, CODE_NCOLS, {
+		{"id", INT8OID, MPS_COL_DATUM},
+		{"card_id", UUIDOID, MPS_COL_DATUM},
+		{"holder_member_id", UUIDOID, MPS_COL_DATUM},
+		{"single_use", BOOLOID, MPS_COL_DATUM},
+		{"secret_hash", TEXTOID, MPS_COL_DATUM},
+		{"expires_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"used_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+		{"revoked_at", TIMESTAMPTZOID, MPS_COL_DATUM},
+	}
+};
+static MpsRowKey code_by_lookup = {&code_columns, 1, "lookup_id"};
 
 void
 mps_qr_verify(const char *plain, MpsQr *qr)
 {
 	char		secret[MPS_QR_SECRET_LEN + 1];
-	Datum		v[1];
-	char	   *hash;
+	Datum		key;
+	Datum		v[CODE_NCOLS];
+	bool		n[CODE_NCOLS];
 
 	memset(qr, 0, sizeof(*qr));
 	mps_qr_parse(plain, qr->lookup, secret);
-	v[0] = CStringGetTextDatum(qr->lookup);
-	if (mps_exec(&qr_by_lookup, v, NULL, false, 1) == 0)
+	key = CStringGetTextDatum(qr->lookup);
+	if (!mps_row_read(&code_by_lookup, 0, &key, false, v, n, NULL))
 		qr_invalid("No such payment code.");
-	qr->id = mps_col_int64(0, 1, 0);
-	mps_col_uuid(0, 2, &qr->card_id);
-	qr->has_holder = mps_col_uuid(0, 3, &qr->holder_member_id);
-	qr->single_use = mps_col_bool(0, 4, true);
-	hash = mps_col_text(0, 5);
-	qr->expires_at = mps_col_timestamptz(0, 6, 0);
+	qr->id = DatumGetInt64(v[CODE_ID]);
+	qr->card_id = *DatumGetUUIDP(v[CODE_CARD]);
+	qr->has_holder = !n[CODE_HOLDER];
+	if (qr->has_holder)
+		qr->holder_member_id = *DatumGetUUIDP(v[CODE_HOLDER]);
+	qr->single_use = DatumGetBool(v[CODE_SINGLE_USE]);
+	qr->expires_at = DatumGetTimestampTz(v[CODE_EXPIRES]);
 	/* The secret first: a code's state is told only to whoever holds it. */
-	if (!mps_bcrypt_matches_token(secret, hash))
+	if (!mps_bcrypt_matches_token(secret, TextDatumGetCString(v[CODE_HASH])))
 		qr_invalid("No such payment code.");
-	if (mps_col_bool(0, 8, false))
+	if (!n[CODE_REVOKED])
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_QR_REVOKED),
 				 errmsg("QR code has been revoked"),
 				 errdetail("The code was replaced or revoked."),
 				 errhint("Ask the member to show the current code.")));
-	if (mps_col_bool(0, 7, false))
+	if (!n[CODE_USED])
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_QR_USED),
 				 errmsg("QR code has already been used"),
