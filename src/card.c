@@ -48,7 +48,7 @@ static MpsTable card_columns = {
 		{"expires_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 	}
 };
-static MpsRowKey card_by_id = {&card_columns, 1};
+static MpsRowKey card_by_id = {&card_columns, 1, {"id"}};
 
 /* The paying member's binding, by (card_id, member_id). */
 static MpsTable binding_columns = {
@@ -56,7 +56,7 @@ static MpsTable binding_columns = {
 		{"role", InvalidOid, MPS_COL_ENUM},
 	}
 };
-static MpsRowKey binding_by_member = {&binding_columns, 2};
+static MpsRowKey binding_by_member = {&binding_columns, 2, {"card_id", "member_id"}};
 
 /* A code's state, by its id. */
 static MpsTable code_state_columns = {
@@ -65,7 +65,7 @@ static MpsTable code_state_columns = {
 		{"revoked_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 	}
 };
-static MpsRowKey code_by_id = {&code_state_columns, 1};
+static MpsRowKey code_by_id = {&code_state_columns, 1, {"id"}};
 
 static void
 copy_cstr(char *dst, size_t size, const char *src)

@@ -22,7 +22,7 @@ static MpsTable merchant_columns = {
 		{"currency", BPCHAROID, MPS_COL_DATUM},
 	}
 };
-static MpsRowKey merchant_by_code = {&merchant_columns, 1, "code"};
+static MpsRowKey merchant_by_code = {&merchant_columns, 1, {"code"}};
 
 /* Whether a user is one of the merchant's, by (merchant_id, user_id). */
 static MpsTable merchant_user_columns = {
@@ -30,7 +30,7 @@ static MpsTable merchant_user_columns = {
 		{"role", InvalidOid, MPS_COL_ENUM},
 	}
 };
-static MpsRowKey merchant_user = {&merchant_user_columns, 2};
+static MpsRowKey merchant_user = {&merchant_user_columns, 2, {"merchant_id", "user_id"}};
 
 void
 mps_merchant_for_call(const MpsActor *actor, const char *code, const char *action, MpsMerchant *m)

@@ -100,7 +100,7 @@ static MpsTable code_columns = {
 		{"revoked_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 	}
 };
-static MpsRowKey code_by_lookup = {&code_columns, 1, "lookup_id"};
+static MpsRowKey code_by_lookup = {&code_columns, 1, {"lookup_id"}};
 
 void
 mps_qr_verify(const char *plain, MpsQr *qr)

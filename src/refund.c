@@ -69,7 +69,7 @@ static MpsTable original_columns = {
 		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 	}
 };
-static MpsRowKey original_by_id = {&original_columns, 1};
+static MpsRowKey original_by_id = {&original_columns, 1, {"id"}};
 
 /* What a refund changes on its payment: the refunded total and the status. */
 static MpsTable original_refunds = {

@@ -50,33 +50,53 @@ key_procs(MpsRowKey *pk, Relation index)
 	}
 }
 
-/* The index to probe: the primary key, or the unique index on column unique_on. */
+/* Does `index` lead with the key's columns, and find one row (unique, valid, whole table)? */
+static bool
+index_fits(const MpsRowKey *pk, Relation rel, Relation index)
+{
+	Form_pg_index form = index->rd_index;
+	int			k;
+
+	if (!form->indisunique || !form->indisvalid || form->indnkeyatts < pk->nkeys ||
+		RelationGetIndexPredicate(index) != NIL)
+		return false;
+	for (k = 0; k < pk->nkeys; k++)
+		if (form->indkey.values[k] == 0 ||
+			form->indkey.values[k] != get_attnum(RelationGetRelid(rel), pk->keys[k]))
+			return false;
+	return true;
+}
+
+/*
+ * The index to probe: the one kept while the table still has it (an index's
+ * columns never change), else the primary key if it fits, else another.
+ */
 static Oid
 key_index(MpsRowKey *pk, Relation rel)
 {
-	List	   *indexes;
+	List	   *indexes = RelationGetIndexList(rel);
+	Oid			primary = RelationGetPrimaryKeyIndex(rel);
 	ListCell   *lc;
-	AttrNumber	att;
+	int			pass;
 
-	if (pk->unique_on == NULL)
-		return RelationGetPrimaryKeyIndex(rel);
-	indexes = RelationGetIndexList(rel);
 	if (OidIsValid(pk->indexid) && list_member_oid(indexes, pk->indexid))
 		return pk->indexid;
-	att = get_attnum(RelationGetRelid(rel), pk->unique_on);
 	pk->indexid = InvalidOid;
-	foreach(lc, indexes)
-	{
-		Relation	index = index_open(lfirst_oid(lc), AccessShareLock);
-		Form_pg_index form = index->rd_index;
+	for (pass = 0; pass < 2 && !OidIsValid(pk->indexid); pass++)
+		foreach(lc, indexes)
+		{
+			Oid			candidate = lfirst_oid(lc);
+			Relation	index;
 
-		if (form->indisunique && form->indisvalid && form->indnkeyatts == 1 &&
-			form->indkey.values[0] == att && RelationGetIndexPredicate(index) == NIL)
-			pk->indexid = RelationGetRelid(index);
-		index_close(index, AccessShareLock);
-		if (OidIsValid(pk->indexid))
-			break;
-	}
+			if ((pass == 0) != (candidate == primary))
+				continue;
+			index = index_open(candidate, AccessShareLock);
+			if (index_fits(pk, rel, index))
+				pk->indexid = candidate;
+			index_close(index, AccessShareLock);
+			if (OidIsValid(pk->indexid))
+				break;
+		}
 	return pk->indexid;
 }
 
@@ -136,11 +156,8 @@ mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 		return false;			/* no partition holds `at`: no such row */
 	indexid = key_index(pk, rel);
 	if (!OidIsValid(indexid))
-		elog(ERROR, "mps: %s has no %s", RelationGetRelationName(rel),
-			 pk->unique_on ? psprintf("unique index on %s", pk->unique_on) : "primary key");
+		elog(ERROR, "mps: %s has no unique index on %s", RelationGetRelationName(rel), pk->keys[0]);
 	index = index_open(indexid, AccessShareLock);
-	if (pk->nkeys > IndexRelationGetNumberOfKeyAttributes(index))
-		elog(ERROR, "mps: the key of %s has fewer columns", RelationGetRelationName(rel));
 	key_procs(pk, index);
 	for (k = 0; k < pk->nkeys; k++)
 		ScanKeyEntryInitialize(&skey[k], 0, k + 1, BTEqualStrategyNumber, InvalidOid,

@@ -12,14 +12,15 @@
 #include "row_write.h"
 
 /*
- * A unique index of a table, of which the first nkeys columns are given: the
- * primary key, or (unique_on set) the unique index on that one column.
+ * A key of a table: the columns, in order, that lead a unique index of it
+ * (its primary key when that one fits). Only the first of them may suffice
+ * where the rest follow from it (a transaction's id gives its created_at).
  */
 typedef struct MpsRowKey
 {
 	MpsTable   *table;			/* the columns a read returns */
 	int			nkeys;
-	const char *unique_on;
+	const char *keys[INDEX_MAX_KEYS];
 	/* kept per backend, checked on every use */
 	Oid			indexid;
 	Oid			opfamily[INDEX_MAX_KEYS];
@@ -28,8 +29,8 @@ typedef struct MpsRowKey
 } MpsRowKey;
 
 /*
- * The row whose key starts with `keys` (for a partitioned table, in
- * the partition holding `at`), as a statement starting now sees it; with
+ * The row whose key columns equal `keys` (for a partitioned table, in the
+ * partition holding `at`), as a statement starting now sees it; with
  * for_update, locked as SELECT ... FOR UPDATE locks it (its newest version).
  * The table's columns go to values/nulls, copied into the current memory
  * context; *tid (when not NULL) names the row version. False: no such row.

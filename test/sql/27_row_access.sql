@@ -79,6 +79,11 @@ ALTER TABLE mps.point_ledger ADD COLUMN note text NOT NULL DEFAULT 'x';
 SELECT mt.try(format($$SELECT mt.admin_charge(%L, 'T27SHOP', 1.00, 'c27-2')$$, :'card'))
   AS new_column_with_a_default;
 ROLLBACK;
+-- a key read needs a unique index on its columns
+BEGIN;
+ALTER TABLE mps.merchants DROP CONSTRAINT merchants_code_key;
+SELECT mt.try($$SELECT mps.merchant_refund_tx('T27SHOP', gen_random_uuid(), 1.00, 'f27-8')$$) AS key_without_its_index;
+ROLLBACK;
 SELECT mt.try(format($$SELECT mps.recharge_card(%L, 1.00, 'r27-5')$$, :'card')) AS table_as_before;
 
 SELECT mt.card_state(:'card');
