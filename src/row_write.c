@@ -29,6 +29,9 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
+#if PG_VERSION_NUM >= 160000
+#include "parser/parse_relation.h"
+#endif
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
@@ -300,6 +303,9 @@ void
 mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 {
 	List	   *rtable = NIL;
+#if PG_VERSION_NUM >= 160000
+	List	   *perminfos = NIL;
+#endif
 	Relation	rels[MPS_ROW_MAX_TARGETS];
 	int			i;
 
@@ -328,10 +334,17 @@ mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 		rte->relkind = rel->rd_rel->relkind;
 		rte->rellockmode = RowExclusiveLock;
 		rtable = lappend(rtable, rte);
+#if PG_VERSION_NUM >= 160000
+		addRTEPermissionInfo(&perminfos, rte);
+#endif
 	}
 
 	w->estate = CreateExecutorState();
+#if PG_VERSION_NUM >= 160000
+	ExecInitRangeTable(w->estate, rtable, perminfos);
+#else
 	ExecInitRangeTable(w->estate, rtable);
+#endif
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	w->estate->es_snapshot = GetActiveSnapshot();
 	for (i = 0; i < ntargets; i++)
@@ -345,7 +358,11 @@ mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 		w->new_slots[i] = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(rels[i]), &TTSOpsVirtual);
 		w->old_slots[i] = table_slot_create(rels[i], &w->estate->es_tupleTable);
 	}
+#if PG_VERSION_NUM >= 160000
+	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1, NIL);
+#else
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
+#endif
 	AfterTriggerBeginQuery();
 }
 
@@ -436,7 +453,11 @@ mps_row_insert_if_new(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
 		conflict = false;
 		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 		table_tuple_insert_speculative(rel, slot, w->estate->es_output_cid, 0, NULL, token);
+#if PG_VERSION_NUM >= 160000
+		recheck = ExecInsertIndexTuples(rri, slot, w->estate, false, true, &conflict, NIL, false);
+#else
 		recheck = ExecInsertIndexTuples(rri, slot, w->estate, false, true, &conflict, NIL);
+#endif
 		table_tuple_complete_speculative(rel, slot, token, !conflict);
 		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
 		list_free(recheck);
