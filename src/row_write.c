@@ -356,7 +356,6 @@ mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 			w->rels[i]->ri_PartitionCheckExpr = routed_check();
 		ExecOpenIndices(w->rels[i], targets[i].if_new);
 		w->new_slots[i] = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(rels[i]), &TTSOpsVirtual);
-		w->old_slots[i] = table_slot_create(rels[i], &w->estate->es_tupleTable);
 	}
 #if PG_VERSION_NUM >= 160000
 	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1, NIL);
@@ -384,6 +383,15 @@ column_datum(MpsRowWrite *w, int t, int c, Datum value)
 			break;
 	}
 	return value;
+}
+
+/* The slot for target t's existing row (made on first use: most targets only insert). */
+static TupleTableSlot *
+old_slot(MpsRowWrite *w, int t)
+{
+	if (w->old_slots[t] == NULL)
+		w->old_slots[t] = table_slot_create(w->rels[t]->ri_RelationDesc, &w->estate->es_tupleTable);
+	return w->old_slots[t];
 }
 
 /* The row to insert into target t, in its slot. */
@@ -443,11 +451,11 @@ mps_row_insert_if_new(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
 			/* Above READ COMMITTED, a key this snapshot cannot see is a conflict. */
 			if (IsolationUsesXactSnapshot() &&
 				!table_tuple_fetch_row_version(rel, &conflict_tid, w->estate->es_snapshot,
-											   w->old_slots[t]))
+											   old_slot(w, t)))
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 						 errmsg("could not serialize access due to concurrent update")));
-			ExecClearTuple(w->old_slots[t]);
+			ExecClearTuple(old_slot(w, t));
 			return false;
 		}
 		conflict = false;
@@ -470,7 +478,7 @@ bool
 mps_row_lock(MpsRowWrite *w, int t, ItemPointer tid)
 {
 	Relation	rel = w->rels[t]->ri_RelationDesc;
-	TupleTableSlot *slot = w->old_slots[t];
+	TupleTableSlot *slot = old_slot(w, t);
 	TM_FailureData tmfd;
 	TM_Result	result;
 	int			flags = 0;
@@ -503,7 +511,7 @@ mps_row_lock(MpsRowWrite *w, int t, ItemPointer tid)
 Datum
 mps_row_value(MpsRowWrite *w, int t, int c, bool *isnull)
 {
-	return slot_getattr(w->old_slots[t], w->tables[t]->attnum[c], isnull);
+	return slot_getattr(old_slot(w, t), w->tables[t]->attnum[c], isnull);
 }
 
 void
@@ -512,7 +520,7 @@ mps_row_update(MpsRowWrite *w, int t, ItemPointer tid, const bool *set, Datum *v
 {
 	MpsTable   *tab = w->tables[t];
 	Relation	rel = w->rels[t]->ri_RelationDesc;
-	TupleTableSlot *old = w->old_slots[t];
+	TupleTableSlot *old = old_slot(w, t);
 	TupleTableSlot *slot = w->new_slots[t];
 	int			natts = slot->tts_tupleDescriptor->natts;
 	int			c;
