@@ -67,7 +67,7 @@ plan_for(MpsPartitionPlan *pp, Oid relid)
 		break;
 	}
 
-	/* That slot, a new one, or the oldest made (refunds are mostly of recent months). */
+	/* That slot, a new one, or the oldest made (lookups are mostly of recent months). */
 	if (slot == NULL && pp->nslots < MPS_PARTITION_SLOTS)
 		slot = &pp->slots[pp->nslots++];
 	else

@@ -10,7 +10,7 @@
 
 #include "spi_util.h"
 
-/* Plans kept per statement: refunds and lookups reach back a few months at most. */
+/* Plans kept per statement: replays and lookups reach back a few months at most. */
 #define MPS_PARTITION_SLOTS 4
 
 typedef struct MpsPartitionSlot
