@@ -21,8 +21,9 @@
 #include "card.h"
 #include "errors.h"
 #include "pass.h"
+#include "row_read.h"
+#include "row_write.h"
 #include "spi_util.h"
-#include "tx_partition.h"
 
 static MpsPlan order_view = {
 	"SELECT x FROM mps_internal.pass_order_views(ARRAY[$1]::uuid[]) x", 1, {UUIDOID}
@@ -48,11 +49,41 @@ static MpsPlan remove_uses = {
 	3, {UUIDOID, INT4OID, TIMESTAMPTZOID}
 };
 
-static MpsPartitionPlan mark_purchase_refunded = {
-	"UPDATE %s SET refunded_amount = final_amount, status = 'refunded'"
-	" WHERE id = $1 AND created_at = $2",
-	2, {UUIDOID, TIMESTAMPTZOID}
+/* A rejected purchase's payment row: refunded in full. */
+static MpsTable purchase_refund_state = {
+	"mps", "transactions", true, 3, {
+		{"refunded_amount", INT8OID, MPS_COL_DATUM},
+		{"status", InvalidOid, MPS_COL_ENUM},
+		{"final_amount", INT8OID, MPS_COL_DATUM},
+	}
 };
+static MpsRowKey purchase_by_key = {&purchase_refund_state, 2, {"id", "created_at"}};
+
+static void
+mark_purchase_refunded(const pg_uuid_t *tx_id, TimestampTz at)
+{
+	Datum		keys[2];
+	Datum		v[3];
+	bool		n[3];
+	bool		set[3] = {true, true, false};
+	ItemPointerData tid;
+	MpsRowTarget target = {&purchase_refund_state, at};
+	MpsRowWrite w;
+	bool		isnull;
+
+	keys[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
+	keys[1] = TimestampTzGetDatum(at);
+	if (!mps_row_read(&purchase_by_key, at, keys, false, v, n, &tid))
+		return;
+	mps_rows_begin(&w, 1, &target);
+	if (mps_row_lock(&w, 0, &tid))
+	{
+		v[0] = mps_row_value(&w, 0, 2, &isnull);
+		v[1] = CStringGetDatum("refunded");
+		mps_row_update(&w, 0, &tid, set, v, NULL);
+	}
+	mps_rows_end(&w);
+}
 
 static MpsPlan reject_order = {
 	"UPDATE mps.pass_topup_orders SET review_state = 'rejected', reviewed_at = $2, reviewed_by = $3,"
@@ -170,9 +201,7 @@ mps_reject_pass_purchase(PG_FUNCTION_ARGS)
 		mps_json_str(&buf, "refund_of", "pass_purchase");
 		m.details_json = mps_json_finish(&buf);
 		m.details = mps_json_jsonb(&buf);
-		v[0] = UUIDPGetDatum(&purchase_tx);
-		v[1] = TimestampTzGetDatum(purchase_at);
-		mps_exec_in_tx_partition(&mark_purchase_refunded, purchase_at, v, NULL, false, 0);
+		mark_purchase_refunded(&purchase_tx, purchase_at);
 		mps_movement_prepare(&card, &m);
 		mps_json_start(&buf);
 		mps_json_str(&buf, "original_tx_id", mps_uuid_to_cstring(&purchase_tx));

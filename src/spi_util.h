@@ -16,8 +16,9 @@
  *
  * It runs as a generic plan, planned once: a custom plan would be re-planned
  * on every call whenever its parameters make it look cheaper, as with the
- * optional parts of a movement. (A lookup of one transaction by its id uses
- * tx_partition.h instead, so it locks one partition, not every month's.)
+ * optional parts of a movement. (A transaction by its id is read by key in its
+ * own partition instead, src/row_read.c, so one partition is locked, not every
+ * month's.)
  */
 typedef struct MpsPlan
 {

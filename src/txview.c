@@ -5,74 +5,120 @@
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
 
 #include "money.h"
 #include "ref_cache.h"
-#include "spi_util.h"
-#include "tx_partition.h"
+#include "row_read.h"
 #include "txview.h"
 
-static MpsPartitionPlan load_tx = {
-	"SELECT t.card_id, t.currency::text, t.kind::text, t.amount, t.raw_amount,"
-	" t.discount_amount, t.final_amount, t.balance_after, t.points_delta, t.points_after,"
-	" t.level_before, t.level_after, t.merchant_id, t.original_tx_id, t.order_no, t.details::text,"
-	" (t.details->>'refunded_total')::bigint, (t.details->>'original_final')::bigint"
-	" FROM %s t WHERE t.id = $1 AND t.created_at = $2",
-	2, {UUIDOID, TIMESTAMPTZOID}
+/* A movement by its key (id, created_at), for a replay. */
+enum
+{
+	TV_CARD, TV_CURRENCY, TV_KIND, TV_AMOUNT, TV_RAW, TV_DISCOUNT, TV_FINAL, TV_BALANCE_AFTER,
+	TV_POINTS_DELTA, TV_POINTS_AFTER, TV_LEVEL_BEFORE, TV_LEVEL_AFTER, TV_MERCHANT, TV_ORIGINAL,
+	TV_ORDER_NO, TV_DETAILS, TV_NCOLS
 };
+
+static MpsTable movement_columns = {
+	"mps", "transactions", true, TV_NCOLS, {
+		{"card_id", UUIDOID, MPS_COL_DATUM},
+		{"currency", BPCHAROID, MPS_COL_DATUM},
+		{"kind", InvalidOid, MPS_COL_ENUM},
+		{"amount", INT8OID, MPS_COL_DATUM},
+		{"raw_amount", INT8OID, MPS_COL_DATUM},
+		{"discount_amount", INT8OID, MPS_COL_DATUM},
+		{"final_amount", INT8OID, MPS_COL_DATUM},
+		{"balance_after", INT8OID, MPS_COL_DATUM},
+		{"points_delta", INT8OID, MPS_COL_DATUM},
+		{"points_after", INT8OID, MPS_COL_DATUM},
+		{"level_before", INT4OID, MPS_COL_DATUM},
+		{"level_after", INT4OID, MPS_COL_DATUM},
+		{"merchant_id", UUIDOID, MPS_COL_DATUM},
+		{"original_tx_id", UUIDOID, MPS_COL_DATUM},
+		{"order_no", TEXTOID, MPS_COL_DATUM},
+		{"details", JSONBOID, MPS_COL_DATUM},
+	}
+};
+static MpsRowKey movement_by_key = {&movement_columns, 2, {"id", "created_at"}};
+
+/* A whole number in details, as (details->>key)::bigint reads it; 0 when absent or null. */
+static int64
+details_int(Datum details, const char *key)
+{
+	Jsonb	   *jb = DatumGetJsonbP(details);
+	JsonbValue	buf;
+	JsonbValue *v;
+
+	if (!JB_ROOT_IS_OBJECT(jb))
+		return 0;
+	v = getKeyJsonValueFromContainer(&jb->root, key, strlen(key), &buf);
+	if (v == NULL || v->type == jbvNull)
+		return 0;
+	if (v->type == jbvNumeric)
+		return DatumGetInt64(DirectFunctionCall1(numeric_int8, NumericGetDatum(v->val.numeric)));
+	if (v->type == jbvString)
+		return DatumGetInt64(DirectFunctionCall1(int8in,
+												 CStringGetDatum(pnstrdup(v->val.string.val,
+																		  v->val.string.len))));
+	elog(ERROR, "mps: details.%s of a transaction is not a number", key);
+	return 0;
+}
 
 bool
 mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 {
-	Datum		v[2];
+	Datum		keys[2];
+	Datum		v[TV_NCOLS];
+	bool		n[TV_NCOLS];
 	MpsCurrency cur;
 	MpsLevel	level;
-	bool		has_before;
-	bool		has_after;
-	int32		before;
-	int32		after;
 
 	memset(view, 0, sizeof(*view));
-	v[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
-	v[1] = TimestampTzGetDatum(created_at);
-	if (mps_exec_in_tx_partition(&load_tx, created_at, v, NULL, false, 1) == 0)
+	keys[0] = UUIDPGetDatum((pg_uuid_t *) tx_id);
+	keys[1] = TimestampTzGetDatum(created_at);
+	if (!mps_row_read(&movement_by_key, created_at, keys, false, v, n, NULL))
 		return false;
 	view->tx_id = *tx_id;
 	view->created_at = created_at;
-	mps_col_uuid(0, 1, &view->card_id);
-	strlcpy(view->currency, mps_col_text(0, 2), sizeof(view->currency));
-	strlcpy(view->kind, mps_col_text(0, 3), sizeof(view->kind));
-	view->amount = mps_col_int64(0, 4, 0);
-	view->raw_amount = mps_col_int64(0, 5, 0);
-	view->discount_amount = mps_col_int64(0, 6, 0);
-	view->final_amount = mps_col_int64(0, 7, 0);
-	view->balance_after = mps_col_int64(0, 8, 0);
-	view->points_delta = mps_col_int64(0, 9, 0);
-	view->points_after = mps_col_int64(0, 10, 0);
-	has_before = !mps_col_isnull(0, 11);
-	before = mps_col_int32(0, 11, 0);
-	has_after = !mps_col_isnull(0, 12);
-	after = mps_col_int32(0, 12, 0);
-	view->has_merchant = mps_col_uuid(0, 13, &view->merchant_id);
-	view->has_original = mps_col_uuid(0, 14, &view->original_tx_id);
-	view->order_no = mps_col_text(0, 15);
-	view->details = mps_col_text(0, 16);
-	view->refunded_total = mps_col_int64(0, 17, 0);
-	view->original_final = mps_col_int64(0, 18, 0);
+	view->card_id = *DatumGetUUIDP(v[TV_CARD]);
+	text_to_cstring_buffer(DatumGetTextPP(v[TV_CURRENCY]), view->currency, sizeof(view->currency));
+	strlcpy(view->kind, DatumGetCString(DirectFunctionCall1(enum_out, v[TV_KIND])), sizeof(view->kind));
+	view->amount = DatumGetInt64(v[TV_AMOUNT]);
+	view->raw_amount = DatumGetInt64(v[TV_RAW]);
+	view->discount_amount = DatumGetInt64(v[TV_DISCOUNT]);
+	view->final_amount = DatumGetInt64(v[TV_FINAL]);
+	view->balance_after = DatumGetInt64(v[TV_BALANCE_AFTER]);
+	view->points_delta = DatumGetInt64(v[TV_POINTS_DELTA]);
+	view->points_after = DatumGetInt64(v[TV_POINTS_AFTER]);
+	view->has_merchant = !n[TV_MERCHANT];
+	if (view->has_merchant)
+		view->merchant_id = *DatumGetUUIDP(v[TV_MERCHANT]);
+	view->has_original = !n[TV_ORIGINAL];
+	if (view->has_original)
+		view->original_tx_id = *DatumGetUUIDP(v[TV_ORIGINAL]);
+	view->order_no = n[TV_ORDER_NO] ? NULL : TextDatumGetCString(v[TV_ORDER_NO]);
+	if (!n[TV_DETAILS])
+	{
+		view->details = DatumGetCString(DirectFunctionCall1(jsonb_out, v[TV_DETAILS]));
+		view->refunded_total = details_int(v[TV_DETAILS], "refunded_total");
+		view->original_final = details_int(v[TV_DETAILS], "original_final");
+	}
 
 	/* Exponent and level codes from the kept copy (ref_cache.c), as a card read gets them. */
 	mps_currency_of_row(view->currency, &cur);
 	view->exponent = cur.exponent;
-	if (has_before)
+	if (!n[TV_LEVEL_BEFORE])
 	{
-		mps_level_by_id(before, &level);
+		mps_level_by_id(DatumGetInt32(v[TV_LEVEL_BEFORE]), &level);
 		strlcpy(view->level_before, level.valid ? level.code : "", sizeof(view->level_before));
 	}
-	if (has_after)
+	if (!n[TV_LEVEL_AFTER])
 	{
-		mps_level_by_id(after, &level);
+		mps_level_by_id(DatumGetInt32(v[TV_LEVEL_AFTER]), &level);
 		strlcpy(view->level_after, level.valid ? level.code : "", sizeof(view->level_after));
 	}
 	return true;
