@@ -25,7 +25,7 @@
  * it: the identity id, clock_timestamp() and session_user.
  */
 MpsTable	mps_event_log_table = {
-	"audit", "event_log", false, 12, {
+	"audit", "event_log", 12, {
 		{"id", INT8OID, MPS_COL_SEQUENCE},
 		{"occurred_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 		{"db_role", TEXTOID, MPS_COL_DATUM},

@@ -37,7 +37,7 @@ enum
 };
 
 static MpsTable card_columns = {
-	"mps", "cards", false, CARD_NCOLS, {
+	"mps", "cards", CARD_NCOLS, {
 		{"card_type", InvalidOid, MPS_COL_ENUM},
 		{"status", InvalidOid, MPS_COL_ENUM},
 		{"currency", BPCHAROID, MPS_COL_DATUM},
@@ -52,7 +52,7 @@ static MpsRowKey card_by_id = {&card_columns, 1, {"id"}};
 
 /* The paying member's binding, by (card_id, member_id). */
 static MpsTable binding_columns = {
-	"mps", "card_bindings", false, 1, {
+	"mps", "card_bindings", 1, {
 		{"role", InvalidOid, MPS_COL_ENUM},
 	}
 };
@@ -60,7 +60,7 @@ static MpsRowKey binding_by_member = {&binding_columns, 2, {"card_id", "member_i
 
 /* A code's state, by its id. */
 static MpsTable code_state_columns = {
-	"mps", "card_qr_codes", false, 2, {
+	"mps", "card_qr_codes", 2, {
 		{"used_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 		{"revoked_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 	}
@@ -280,7 +280,7 @@ mps_movement_init(MpsMovement *m, const char *kind)
 
 /* The rows a movement writes (see mps_movement_write). */
 static MpsTable card_money = {
-	"mps", "cards", false, 4, {
+	"mps", "cards", 4, {
 		{"balance", INT8OID, MPS_COL_DATUM},
 		{"points", INT8OID, MPS_COL_DATUM},
 		{"level_id", INT4OID, MPS_COL_DATUM},
@@ -297,7 +297,7 @@ enum
 };
 
 static MpsTable transaction_row = {
-	"mps", "transactions", true, TX_NCOLS, {
+	"mps", "transactions", TX_NCOLS, {
 		{"id", UUIDOID, MPS_COL_DATUM},
 		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 		{"card_id", UUIDOID, MPS_COL_DATUM},
@@ -328,7 +328,7 @@ static MpsTable transaction_row = {
 };
 
 static MpsTable ledger_row = {
-	"mps", "point_ledger", true, 7, {
+	"mps", "point_ledger", 7, {
 		{"id", INT8OID, MPS_COL_SEQUENCE},
 		{"created_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 		{"card_id", UUIDOID, MPS_COL_DATUM},
@@ -341,7 +341,7 @@ static MpsTable ledger_row = {
 
 /* A code's use; revoked_at is read, not written. */
 static MpsTable code_use = {
-	"mps", "card_qr_codes", false, 3, {
+	"mps", "card_qr_codes", 3, {
 		{"used_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 		{"used_tx_id", UUIDOID, MPS_COL_DATUM},
 		{"revoked_at", TIMESTAMPTZOID, MPS_COL_DATUM},
@@ -491,7 +491,8 @@ mps_movement_write(const MpsActor *actor, MpsCard *card, MpsMovement *m,
 	SET_TEXT(TX_IDEM_KEY, m->idempotency_key);
 	SET_TEXT(TX_ORDER_NO, m->order_no);
 	SET_TEXT(TX_REASON, m->reason);
-	SET_JSONB(TX_TAG, m->tag_json);
+	v[TX_TAG] = m->tag;
+	n[TX_TAG] = m->tag == (Datum) 0;
 	if (m->details != (Datum) 0)
 		v[TX_DETAILS] = m->details;
 	else

@@ -99,7 +99,7 @@ typedef struct MpsMovement
 	const char *idempotency_key;
 	const char *order_no;
 	const char *reason;
-	const char *tag_json;
+	Datum		tag;			/* the caller's jsonb tag, or 0 */
 	const char *details_json;
 	Datum		details;		/* details_json as jsonb when the caller has it, else 0 */
 	const char *ledger_reason;

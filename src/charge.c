@@ -289,7 +289,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	m.qr_tid = code_tid;
 	m.idempotency_key = key;
 	m.order_no = order_no;
-	m.tag_json = tag;
+	m.tag = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
 
 	/* 6. Write: stamps (their summary goes into the details), then the movement. */
 	if (items && has_payer && group_id != 0)

@@ -107,7 +107,7 @@ mps_order_check(const char *order_no)
 
 /* A key's row; created_at as its default (now()) would give it. */
 static MpsTable key_row = {
-	"mps", "idempotency_registry", false, 7, {
+	"mps", "idempotency_registry", 7, {
 		{"scope_id", UUIDOID, MPS_COL_DATUM},
 		{"key", TEXTOID, MPS_COL_DATUM},
 		{"operation", TEXTOID, MPS_COL_DATUM},
@@ -177,7 +177,7 @@ mps_idem_claim(const pg_uuid_t *scope, const char *key, const char *operation,
 }
 
 static MpsTable order_row = {
-	"mps", "merchant_order_registry", false, 5, {
+	"mps", "merchant_order_registry", 5, {
 		{"merchant_id", UUIDOID, MPS_COL_DATUM},
 		{"order_no", TEXTOID, MPS_COL_DATUM},
 		{"tx_id", UUIDOID, MPS_COL_DATUM},

@@ -15,7 +15,7 @@
 
 /* The merchant, by its code. */
 static MpsTable merchant_columns = {
-	"mps", "merchants", false, 4, {
+	"mps", "merchants", 4, {
 		{"id", UUIDOID, MPS_COL_DATUM},
 		{"code", TEXTOID, MPS_COL_DATUM},
 		{"status", InvalidOid, MPS_COL_ENUM},
@@ -26,7 +26,7 @@ static MpsRowKey merchant_by_code = {&merchant_columns, 1, {"code"}};
 
 /* Whether a user is one of the merchant's, by (merchant_id, user_id). */
 static MpsTable merchant_user_columns = {
-	"mps", "merchant_users", false, 1, {
+	"mps", "merchant_users", 1, {
 		{"role", InvalidOid, MPS_COL_ENUM},
 	}
 };

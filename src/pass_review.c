@@ -51,7 +51,7 @@ static MpsPlan remove_uses = {
 
 /* A rejected purchase's payment row: refunded in full. */
 static MpsTable purchase_refund_state = {
-	"mps", "transactions", true, 3, {
+	"mps", "transactions", 3, {
 		{"refunded_amount", INT8OID, MPS_COL_DATUM},
 		{"status", InvalidOid, MPS_COL_ENUM},
 		{"final_amount", INT8OID, MPS_COL_DATUM},

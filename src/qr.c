@@ -89,7 +89,7 @@ enum
 };
 
 static MpsTable code_columns = {
-	"mps", "card_qr_codes", false, CODE_NCOLS, {
+	"mps", "card_qr_codes", CODE_NCOLS, {
 		{"id", INT8OID, MPS_COL_DATUM},
 		{"card_id", UUIDOID, MPS_COL_DATUM},
 		{"holder_member_id", UUIDOID, MPS_COL_DATUM},

@@ -181,7 +181,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	m.member_id = member;
 	m.idempotency_key = key;
 	m.reason = method;
-	m.tag_json = tag;
+	m.tag = PG_ARGISNULL(4) ? (Datum) 0 : PG_GETARG_DATUM(4);
 	mps_movement_prepare(&card, &m);
 	mps_json_start(&audit_after);
 	mps_json_int(&audit_after, "amount", amount);

@@ -58,7 +58,7 @@ enum
 };
 
 static MpsTable original_columns = {
-	"mps", "transactions", true, ORIG_NCOLS, {
+	"mps", "transactions", ORIG_NCOLS, {
 		{"kind", InvalidOid, MPS_COL_ENUM},
 		{"merchant_id", UUIDOID, MPS_COL_DATUM},
 		{"final_amount", INT8OID, MPS_COL_DATUM},
@@ -73,7 +73,7 @@ static MpsRowKey original_by_id = {&original_columns, 1, {"id"}};
 
 /* What a refund changes on its payment: the refunded total and the status. */
 static MpsTable original_refunds = {
-	"mps", "transactions", true, 2, {
+	"mps", "transactions", 2, {
 		{"refunded_amount", INT8OID, MPS_COL_DATUM},
 		{"status", InvalidOid, MPS_COL_ENUM},
 	}

@@ -22,6 +22,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
@@ -192,7 +193,7 @@ mps_table_open(MpsTable *t, TimestampTz at, LOCKMODE lock, Relation *parent)
 	Relation	rel = open_table(t, lock);
 
 	*parent = NULL;
-	if (t->partitioned)
+	if (rel->rd_rel->relkind == RELKIND_PARTITIONED_TABLE)
 	{
 		Oid			part = mps_partition_holding(rel, at);
 

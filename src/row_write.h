@@ -31,13 +31,14 @@ typedef struct MpsColumn
 /*
  * The columns of one table a write gives, in the order its values come. An
  * insert must give every column that has a default (the writer does not
- * evaluate defaults); an update changes only the columns it marks.
+ * evaluate defaults); an update changes only the columns it marks. A
+ * partitioned table (by range on one timestamptz) is written in the
+ * partition that holds the target's time.
  */
 typedef struct MpsTable
 {
 	const char *schema;
 	const char *name;
-	bool		partitioned;	/* by range on one timestamptz: a row goes to its partition */
 	int			ncols;
 	MpsColumn	cols[MPS_ROW_MAX_COLS];
 	/* kept per backend, checked on every use */

@@ -24,7 +24,7 @@ enum
 };
 
 static MpsTable movement_columns = {
-	"mps", "transactions", true, TV_NCOLS, {
+	"mps", "transactions", TV_NCOLS, {
 		{"card_id", UUIDOID, MPS_COL_DATUM},
 		{"currency", BPCHAROID, MPS_COL_DATUM},
 		{"kind", InvalidOid, MPS_COL_ENUM},
