@@ -73,12 +73,6 @@ copy_cstr(char *dst, size_t size, const char *src)
 	strlcpy(dst, src ? src : "", size);
 }
 
-static const char *
-enum_label(Datum d)
-{
-	return DatumGetCString(DirectFunctionCall1(enum_out, d));
-}
-
 /* The card, locked when asked; false when there is none. */
 static bool
 read_card(const pg_uuid_t *card_id, bool for_update, MpsCard *card)
@@ -94,8 +88,8 @@ read_card(const pg_uuid_t *card_id, bool for_update, MpsCard *card)
 	if (!for_update)
 		ItemPointerSetInvalid(&card->tid);
 	card->id = *card_id;
-	copy_cstr(card->card_type, sizeof(card->card_type), enum_label(v[CARD_TYPE]));
-	copy_cstr(card->status, sizeof(card->status), enum_label(v[CARD_STATUS]));
+	copy_cstr(card->card_type, sizeof(card->card_type), DatumGetCString(v[CARD_TYPE]));
+	copy_cstr(card->status, sizeof(card->status), DatumGetCString(v[CARD_STATUS]));
 	copy_cstr(card->currency, sizeof(card->currency), TextDatumGetCString(v[CARD_CURRENCY]));
 	if (!n[CARD_LEVEL])
 		mps_level_by_id(DatumGetInt32(v[CARD_LEVEL]), &card->level);
@@ -230,7 +224,7 @@ mps_card_binding_role(const pg_uuid_t *card_id, const pg_uuid_t *member_id)
 	keys[1] = UUIDPGetDatum((pg_uuid_t *) member_id);
 	if (!mps_row_read(&binding_by_member, 0, keys, false, &role, &isnull, NULL))
 		return NULL;
-	return pstrdup(enum_label(role));
+	return DatumGetCString(role);
 }
 
 static MpsPlan card_owner = {

@@ -59,7 +59,7 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 				 errhint("Check the merchant code.")));
 	m->id = *DatumGetUUIDP(v[0]);
 	text_to_cstring_buffer(DatumGetTextPP(v[1]), m->code, sizeof(m->code));
-	strlcpy(m->status, DatumGetCString(DirectFunctionCall1(enum_out, v[2])), sizeof(m->status));
+	strlcpy(m->status, DatumGetCString(v[2]), sizeof(m->status));
 	text_to_cstring_buffer(DatumGetTextPP(v[3]), m->currency, sizeof(m->currency));
 	is_user = false;
 	if (actor->has_user)

@@ -111,7 +111,7 @@ read_original(const pg_uuid_t *tx_id, Original *o)
 	o->created_at = DatumGetTimestampTz(v[ORIG_CREATED_AT]);
 	if (o->created_at < from || o->created_at >= to)
 		return false;
-	o->kind = DatumGetCString(DirectFunctionCall1(enum_out, v[ORIG_KIND]));
+	o->kind = DatumGetCString(v[ORIG_KIND]);
 	o->has_merchant = !n[ORIG_MERCHANT];
 	if (o->has_merchant)
 		o->merchant_id = *DatumGetUUIDP(v[ORIG_MERCHANT]);

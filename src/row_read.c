@@ -18,7 +18,9 @@
 #include "access/xact.h"
 #include "executor/tuptable.h"
 #include "catalog/pg_index.h"
+#include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -185,7 +187,12 @@ mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 			Form_pg_attribute att = TupleDescAttr(desc, t->attnum[c] - 1);
 			Datum		d = slot_getattr(slot, t->attnum[c], &nulls[c]);
 
-			values[c] = nulls[c] ? (Datum) 0 : datumCopy(d, att->attbyval, att->attlen);
+			if (nulls[c])
+				values[c] = (Datum) 0;
+			else if (t->cols[c].kind == MPS_COL_ENUM)
+				values[c] = DirectFunctionCall1(enum_out, d);	/* its label, as a write takes it */
+			else
+				values[c] = datumCopy(d, att->attbyval, att->attlen);
 		}
 		if (tid != NULL)
 			*tid = slot->tts_tid;

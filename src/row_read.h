@@ -33,7 +33,8 @@ typedef struct MpsRowKey
  * partition holding `at`), as a statement starting now sees it; with
  * for_update, locked as SELECT ... FOR UPDATE locks it (its newest version).
  * The table's columns go to values/nulls, copied into the current memory
- * context; *tid (when not NULL) names the row version. False: no such row.
+ * context (an enum column as its label, a cstring datum, as a write takes
+ * it); *tid (when not NULL) names the row version. False: no such row.
  */
 extern bool mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 						 Datum *values, bool *nulls, ItemPointer tid);

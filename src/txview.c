@@ -86,7 +86,7 @@ mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 	view->created_at = created_at;
 	view->card_id = *DatumGetUUIDP(v[TV_CARD]);
 	text_to_cstring_buffer(DatumGetTextPP(v[TV_CURRENCY]), view->currency, sizeof(view->currency));
-	strlcpy(view->kind, DatumGetCString(DirectFunctionCall1(enum_out, v[TV_KIND])), sizeof(view->kind));
+	strlcpy(view->kind, DatumGetCString(v[TV_KIND]), sizeof(view->kind));
 	view->amount = DatumGetInt64(v[TV_AMOUNT]);
 	view->raw_amount = DatumGetInt64(v[TV_RAW]);
 	view->discount_amount = DatumGetInt64(v[TV_DISCOUNT]);
