@@ -456,7 +456,6 @@ mps_row_insert_if_new(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
 				ereport(ERROR,
 						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 						 errmsg("could not serialize access due to concurrent update")));
-			ExecClearTuple(old_slot(w, t));
 			return false;
 		}
 		conflict = false;
