@@ -19,6 +19,7 @@
 #include "utils/uuid.h"
 
 #include "audit.h"
+#include "busy_card.h"
 #include "card.h"
 #include "errors.h"
 #include "ids.h"
@@ -120,8 +121,7 @@ lock_card(const pg_uuid_t *card_id)
 {
 	uint32		key = DatumGetUInt32(hash_any(card_id->data, UUID_LEN));
 
-	DirectFunctionCall2(pg_advisory_xact_lock_int4,
-						Int32GetDatum(MPS_LOCK_NS_CARD), Int32GetDatum((int32) key));
+	mps_busy_card_lock(MPS_LOCK_NS_CARD, (int32) key);
 }
 
 void

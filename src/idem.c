@@ -19,6 +19,7 @@
 #include "utils/uuid.h"
 
 #include "actor.h"
+#include "busy_card.h"
 #include "errors.h"
 #include "idem.h"
 #include "row_write.h"
@@ -173,6 +174,8 @@ mps_idem_claim(const pg_uuid_t *scope, const char *key, const char *operation,
 				 errhint("Retry with exactly the first call's parameters, or use a new key for a new movement.")));
 	mps_col_uuid(0, 3, prior_tx);
 	*prior_at = mps_col_timestamptz(0, 4, 0);
+	/* The first call may still be flushing its commit (busy_card.c); report it only once on disk. */
+	mps_flush_before_report();
 	return false;
 }
 

@@ -9,6 +9,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "busy_card.h"
 #include "mps.h"
 #include "ref_cache.h"
 
@@ -68,6 +69,7 @@ _PG_init(void)
 							 "The deployment's plan gate: off refuses every marketing call.",
 							 &mps_marketing_enabled, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	mps_busy_card_init();
 	mps_ref_cache_init();
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("mps");

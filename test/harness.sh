@@ -204,6 +204,24 @@ run_pgtap() {
   echo "$ok passed, $bad failed"
 }
 
+# Each test/crash/*.sh runs a cluster of its own on the next port and prints TAP.
+run_crash() {
+  say "crash tests (test/crash)"
+  local f log ok bad rc
+  for f in "$ROOT"/test/crash/*.sh; do
+    [ -f "$f" ] || continue
+    log=$WORK/crash-$(basename "$f" .sh).log
+    PGBIN=$PGBIN WORK=$WORK CRASH_PORT=$((PORT + 1)) bash "$f" >"$log" 2>&1
+    rc=$?
+    echo "-- $(basename "$f")"; cat "$log"
+    ok=$(grep -Ec '^ok [0-9]+' "$log" || true)
+    bad=$(grep -Ec '^not ok [0-9]+' "$log" || true)
+    if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+    PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad))
+    echo "$ok passed, $bad failed"
+  done
+}
+
 # ---- modes --------------------------------------------------------------------
 mkdir -p "$WORK"
 if [ "$MODE" = stop ]; then stop_cluster; exit 0; fi
@@ -216,7 +234,7 @@ case "$MODE" in
     assert_build || { echo "assert-enabled compile failed" >&2; FAILED=$((FAILED + 1)); }
     start_cluster
     # MPS_SUITES narrows a run while working, e.g. MPS_SUITES=isolation.
-    for suite in ${MPS_SUITES:-regress isolation pgtap}; do
+    for suite in ${MPS_SUITES:-regress isolation pgtap crash}; do
       "run_$suite"
     done
     echo

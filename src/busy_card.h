@@ -1,0 +1,24 @@
+/*
+ * busy_card.h — a busy card's commit: early lock release, flush before the reply.
+ */
+#ifndef MPS_BUSY_CARD_H
+#define MPS_BUSY_CARD_H
+
+extern bool mps_busy_card_early_release;
+
+/* Register the setting and the after-commit flush (from _PG_init). */
+extern void mps_busy_card_init(void);
+
+/*
+ * Take a card's advisory lock (namespace, key) for the transaction. Busy when
+ * someone holds it now, or waits for it at commit: then the commit is early.
+ */
+extern void mps_busy_card_lock(int32 namespace, int32 key);
+
+/* This call waited for its card: commit asynchronously, flush once the locks are gone. */
+extern void mps_busy_card_commit(void);
+
+/* Flush all WAL written so far: before reporting a movement that may have committed that way. */
+extern void mps_flush_before_report(void);
+
+#endif
