@@ -30,6 +30,7 @@
 
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "miscadmin.h"
 #include "replication/syncrep.h"
 #include "storage/lock.h"
@@ -122,6 +123,20 @@ mps_busy_card_commit(void)
 void
 mps_flush_before_report(void)
 {
-	if (!RecoveryInProgress())
-		XLogFlush(GetXLogInsertRecPtr());
+	XLogRecPtr	upto;
+	uint32		header;
+
+	if (RecoveryInProgress())
+		return;
+	/*
+	 * Everything inserted so far. At the start of a page the insert position
+	 * points past the page's header, which is not written until the next
+	 * record is: flushing that far would fail, so stop at the page's start.
+	 */
+	upto = GetXLogInsertRecPtr();
+	header = XLogSegmentOffset(upto, wal_segment_size) < XLOG_BLCKSZ ?
+		SizeOfXLogLongPHD : SizeOfXLogShortPHD;
+	if (upto % XLOG_BLCKSZ == header)
+		upto -= header;
+	XLogFlush(upto);
 }
