@@ -342,8 +342,9 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
   echo "- recharge / recharge-limit = $(ratio "${TPS[recharge]}" "${TPS[recharge-limit]}")x" \
        "(both write a recharge's rows; what MPS's checks and statements add to them)"
   echo "- charge hot / hot-limit = $(ratio "${TPS[charge hot]}" "${TPS[hot-limit]}")x" \
-       "(both on one card, where every commit waits for its own WAL flush while it holds" \
-       "the card, so no two commits share a flush)"
+       "(both on one card: hot-limit holds the card until its commit is flushed, so no two" \
+       "commits share a flush; MPS lets go of a busy card at the commit record and returns" \
+       "after the flush, see README \"Busy cards\")"
   echo "- bcrypt's share of a transaction (its TPS / bcrypt-floor TPS): charge-limit $(share charge-limit)," \
        "charge distinct $(share "charge distinct"), charge hot $(share "charge hot")"
   if [ -n "$LIBX_MS" ] && [ -n "$PGC_MS" ]; then
