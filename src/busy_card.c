@@ -20,9 +20,9 @@
  *     sits later in the WAL, so it can never be durable without it;
  *   - the one difference: for the length of the flush, another session can
  *     read the committed rows before they are on disk. A crash in that
- *     window undoes them, and their caller was told nothing. The idempotency
- *     replay, the one read that reports a movement as done, flushes first
- *     (mps_flush_before_report).
+ *     window undoes them, and their caller was told nothing. The answers that
+ *     report a movement as done (an idempotent replay, MP502 for an order
+ *     number already charged) flush first (mps_flush_before_report).
  * Synchronous replication is left alone: with synchronous_standby_names set,
  * commits stay synchronous. mps.busy_card_early_release turns it all off.
  */

@@ -201,9 +201,13 @@ mps_order_claim(const pg_uuid_t *merchant_id, const char *order_no,
 	v[3] = TimestampTzGetDatum(tx_at);
 	v[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
 	if (!claim(&order_row, v))
+	{
+		/* "Charged before" tells the merchant the order is paid: as a replay, only once on disk. */
+		mps_flush_before_report();
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_ORDER_NO_USED),
 				 errmsg("order number already charged"),
 				 errdetail("Order \"%s\" of this merchant was charged before.", order_no),
 				 errhint("Each order is charged once; retry a failed call with its original idempotency key.")));
+	}
 }
