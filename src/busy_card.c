@@ -39,7 +39,7 @@
 
 #include "busy_card.h"
 
-bool		mps_busy_card_early_release = true;
+static bool early_release = true;
 
 /* This transaction commits asynchronously and must flush after its locks go. */
 static bool flush_after_locks = false;
@@ -47,6 +47,8 @@ static bool flush_after_locks = false;
 /* The card lock this transaction took without waiting, to look for waiters at commit. */
 static bool watching = false;
 static LOCKTAG watched_card;
+
+static void busy_card_commit(void);
 
 static void
 flush_after_release(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, void *arg)
@@ -67,7 +69,7 @@ look_for_waiters(XactEvent event, void *arg)
 	if (event == XACT_EVENT_PRE_COMMIT &&
 		LockHeldByMe(&watched_card, ExclusiveLock) &&
 		LockHasWaiters(&watched_card, ExclusiveLock, false))
-		mps_busy_card_commit();
+		busy_card_commit();
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PARALLEL_PRE_COMMIT &&
 		event != XACT_EVENT_PRE_PREPARE)
 		watching = false;
@@ -79,7 +81,7 @@ mps_busy_card_init(void)
 	DefineCustomBoolVariable("mps.busy_card_early_release",
 							 "Whether a call that waited for its card releases the card at its commit record.",
 							 "Its commit still returns only after the flush; see the README, \"Busy cards\".",
-							 &mps_busy_card_early_release, true,
+							 &early_release, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	RegisterResourceReleaseCallback(flush_after_release, NULL);
 	RegisterXactCallback(look_for_waiters, NULL);
@@ -101,14 +103,15 @@ mps_busy_card_lock(int32 namespace, int32 key)
 		}
 		return;
 	}
-	mps_busy_card_commit();
+	busy_card_commit();
 	(void) LockAcquire(&tag, ExclusiveLock, false, false);
 }
 
-void
-mps_busy_card_commit(void)
+/* This transaction commits asynchronously and flushes once its locks are gone. */
+static void
+busy_card_commit(void)
 {
-	if (!mps_busy_card_early_release || flush_after_locks)
+	if (!early_release || flush_after_locks)
 		return;
 	/* The caller chose an asynchronous commit already, or replication must confirm it. */
 	if (synchronous_commit <= SYNCHRONOUS_COMMIT_OFF)

@@ -4,8 +4,6 @@
 #ifndef MPS_BUSY_CARD_H
 #define MPS_BUSY_CARD_H
 
-extern bool mps_busy_card_early_release;
-
 /* Register the setting and the after-commit flush (from _PG_init). */
 extern void mps_busy_card_init(void);
 
@@ -14,9 +12,6 @@ extern void mps_busy_card_init(void);
  * someone holds it now, or waits for it at commit: then the commit is early.
  */
 extern void mps_busy_card_lock(int32 namespace, int32 key);
-
-/* This call waited for its card: commit asynchronously, flush once the locks are gone. */
-extern void mps_busy_card_commit(void);
 
 /* Flush all WAL written so far: before reporting a movement that may have committed that way. */
 extern void mps_flush_before_report(void);
