@@ -311,7 +311,8 @@ share() { # name -> bcrypt's share of one transaction: its TPS over bcrypt-floor
   echo
   echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc 2>/dev/null || echo '?') cores" \
        "($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -1)); PostgreSQL" \
-       "$(sql postgres "SHOW server_version" | cut -d' ' -f1); mps.qr_bcrypt_cost = $BCRYPT_COST." \
+       "$(sql postgres "SHOW server_version" | cut -d' ' -f1); mps.qr_bcrypt_cost = $BCRYPT_COST;" \
+       "shared_buffers $(sql postgres "SHOW shared_buffers"), huge_pages $(sql postgres "SHOW huge_pages")." \
        "pgbench -M prepared, $CLIENTS clients, $THREADS threads, ${SECS} s per run in $ROUNDS" \
        "interleaved rounds of ${SLICE} s (charge distinct: $CODES_USED charges in fixed counts per round," \
        "one card each)." \

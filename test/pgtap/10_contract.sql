@@ -1,7 +1,7 @@
 -- 10_contract: the shape the API promises (schemas, tables, RLS, grants,
 -- function attributes), read from the catalogs as Supabase's authenticator.
 BEGIN;
-SELECT plan(70);
+SELECT plan(72);
 -- The authenticator login itself has no USAGE on mps, so the checks that
 -- name objects in it (has_table_privilege('...'), table_privs_are, ...) run
 -- as service_role, which may resolve names there; what they check is the
@@ -31,6 +31,11 @@ SELECT has_table('audit', 'event_log', 'audit.event_log exists');
 SELECT has_table('audit', 'chain', 'audit.chain exists');
 SELECT is_partitioned('mps', 'transactions', 'mps.transactions is partitioned');
 SELECT is_partitioned('mps', 'point_ledger', 'mps.point_ledger is partitioned');
+-- a ledger row costs one index entry: its key is the by-card read
+SELECT col_is_pk('mps', 'point_ledger', ARRAY['card_id', 'created_at', 'id'],
+                 'point_ledger''s key is (card_id, created_at, id)');
+SELECT is((SELECT count(*)::int FROM pg_index WHERE indrelid = 'mps.point_ledger'::regclass), 1,
+          'point_ledger has no index besides its key');
 -- money is integer minor units, never floating point
 SELECT col_type_is('mps', 'cards', 'balance', 'bigint', 'cards.balance is bigint minor units');
 SELECT col_type_is('mps', 'transactions', 'amount', 'bigint', 'transactions.amount is bigint minor units');
