@@ -54,7 +54,7 @@ install_deps() {
 build() {
   say "build"
   make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" clean >/dev/null
-  make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" || { echo "build failed" >&2; exit 1; }
+  make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" COPT=-Werror || { echo "build failed" >&2; exit 1; }
   make -C "$ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null || { echo "install failed" >&2; exit 1; }
 }
 
@@ -64,8 +64,8 @@ assert_build() {
   say "assert-enabled compile"
   local dir=$WORK/assert-build
   rm -rf "$dir" && mkdir -p "$dir"
-  cp -r "$ROOT/src" "$ROOT/sql" "$ROOT/Makefile" "$ROOT/mps.control" "$dir/"
-  make -C "$dir" -s PG_CONFIG="$PG_CONFIG" PG_CPPFLAGS=-DUSE_ASSERT_CHECKING >/dev/null
+  cp -r "$ROOT/src" "$ROOT/sql" "$ROOT/released" "$ROOT/updates" "$ROOT/Makefile" "$ROOT/mps.control" "$dir/"
+  make -C "$dir" -s PG_CONFIG="$PG_CONFIG" COPT=-Werror PG_CPPFLAGS=-DUSE_ASSERT_CHECKING >/dev/null
 }
 
 # ---- 3. the throwaway cluster -----------------------------------------------
@@ -138,12 +138,11 @@ suite_db() {
 PASSED=0
 FAILED=0
 
-# pg_regress wants <inputdir>/sql and <inputdir>/expected side by side.
+# pg_regress reads test/sql (or test/specs) and test/expected; its results go
+# to a scratch directory.
 regress_layout() {
   local dir=$WORK/$1
   rm -rf "$dir" && mkdir -p "$dir"
-  ln -s "$ROOT/test/$2" "$dir/$2"
-  ln -s "$ROOT/expected" "$dir/expected"
   echo "$dir"
 }
 
@@ -160,12 +159,12 @@ count_regress_output() {
 run_regress() {
   say "pg_regress (test/sql)"
   local dir tests
-  dir=$(regress_layout regress sql)
+  dir=$(regress_layout regress)
   tests=${MPS_TESTS:-$(cd "$ROOT/test/sql" && ls *.sql 2>/dev/null | sed 's/\.sql$//' | sort)}
   [ -n "$tests" ] || { echo "no regress tests"; return; }
   suite_db mps_regress
   (cd "$ROOT" && "$PGXS_DIR/regress/pg_regress" --use-existing --host=127.0.0.1 --port="$PORT" \
-      --user=postgres --dbname=mps_regress --inputdir="$dir" --outputdir="$dir" $tests) >"$dir/run.log" 2>&1
+      --user=postgres --dbname=mps_regress --inputdir="$ROOT/test" --outputdir="$dir" $tests) >"$dir/run.log" 2>&1
   local rc=$?
   cat "$dir/run.log"
   count_regress_output "$dir/run.log" "$rc"
@@ -175,12 +174,12 @@ run_regress() {
 run_isolation() {
   say "isolation tester (test/specs)"
   local dir tests
-  dir=$(regress_layout isolation specs)
+  dir=$(regress_layout isolation)
   tests=$(cd "$ROOT/test/specs" && ls *.spec 2>/dev/null | sed 's/\.spec$//' | sort)
   [ -n "$tests" ] || { echo "no isolation specs"; return; }
   suite_db mps_isolation
   (cd "$ROOT" && "$PGXS_DIR/isolation/pg_isolation_regress" --use-existing --host=127.0.0.1 --port="$PORT" \
-      --user=postgres --dbname=mps_isolation --inputdir="$dir" --outputdir="$dir" $tests) >"$dir/run.log" 2>&1
+      --user=postgres --dbname=mps_isolation --inputdir="$ROOT/test" --outputdir="$dir" $tests) >"$dir/run.log" 2>&1
   local rc=$?
   cat "$dir/run.log"
   count_regress_output "$dir/run.log" "$rc"
@@ -202,6 +201,31 @@ run_pgtap() {
   if ! grep -q '^Result: PASS' "$log" && [ "$bad" -eq 0 ]; then bad=1; fi
   PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad))
   echo "$ok passed, $bad failed"
+}
+
+# test/upgrade/run.sh upgrades the released 0.1.0 (TAP), and leaves an
+# upgraded empty database on which the regress suite then runs again.
+run_upgrade() {
+  say "upgrade from 0.1.0 (test/upgrade)"
+  local log=$WORK/upgrade.log ok bad rc dir
+  PGBIN=$PGBIN WORK=$WORK bash "$ROOT/test/upgrade/run.sh" >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  ok=$(grep -Ec '^ok [0-9]+' "$log" || true)
+  bad=$(grep -Ec '^not ok [0-9]+' "$log" || true)
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+  PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad))
+  echo "$ok passed, $bad failed"
+  [ "$rc" -eq 0 ] || return
+  say "pg_regress (test/sql) on the database upgraded from 0.1.0"
+  dir=$(regress_layout regress-upgraded)
+  (cd "$ROOT" && "$PGXS_DIR/regress/pg_regress" --use-existing --host=127.0.0.1 --port="$PORT" \
+      --user=postgres --dbname=mps_regress_upgraded --inputdir="$ROOT/test" --outputdir="$dir" \
+      $(cd "$ROOT/test/sql" && ls *.sql | sed 's/\.sql$//' | sort)) >"$dir/run.log" 2>&1
+  rc=$?
+  cat "$dir/run.log"
+  count_regress_output "$dir/run.log" "$rc"
+  [ -f "$dir/regression.diffs" ] && cat "$dir/regression.diffs"
 }
 
 # Each test/crash/*.sh runs a cluster of its own on the next port and prints TAP.
@@ -234,7 +258,7 @@ case "$MODE" in
     assert_build || { echo "assert-enabled compile failed" >&2; FAILED=$((FAILED + 1)); }
     start_cluster
     # MPS_SUITES narrows a run while working, e.g. MPS_SUITES=isolation.
-    for suite in ${MPS_SUITES:-regress isolation pgtap crash}; do
+    for suite in ${MPS_SUITES:-regress isolation pgtap crash upgrade}; do
       "run_$suite"
     done
     echo

@@ -5,6 +5,10 @@
 -- of a Supabase project. Then a few helpers that keep outputs deterministic:
 -- never print a uuid, a card number or a timestamp.
 \o /dev/null
+-- Supabase's API roles, if the cluster lacks them (`make installcheck`).
+SET client_min_messages = warning;
+\i test/fixtures/supabase_roles.sql
+RESET client_min_messages;
 SELECT mps.grant_role_privileges('mps_member_app', 'authenticated');
 SELECT mps.grant_role_privileges('mps_merchant_api', 'authenticated');
 SELECT mps.grant_role_privileges('mps_admin', 'service_role');

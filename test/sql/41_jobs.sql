@@ -1,6 +1,7 @@
 -- pg_cron: schedule_jobs() registers every job once, unschedule_jobs() removes
 -- them, and pg_cron itself runs a scheduled job in this cluster.
 -- Runs in the database named by cron.database_name (the harness makes it).
+\set regress_db :DBNAME
 \c mps_cron
 SET client_min_messages = warning;
 SELECT mps.unschedule_jobs() >= 0 AS clean_start;
@@ -15,7 +16,7 @@ SELECT mps.unschedule_jobs() AS removed;
 SELECT count(*) AS left_over FROM cron.job WHERE jobname LIKE 'mps\_%';
 
 -- Without pg_cron in the database, the call says so.
-\c mps_regress
+\c :regress_db
 SET client_min_messages = notice;
 DO $$
 BEGIN
