@@ -39,10 +39,15 @@ endif
 mps--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $(SQL_SOURCES) > $@
 
-.PHONY: test demo bench
+.PHONY: test demo dev dev-stop bench
 test:
 	bash test/harness.sh test
 demo:
 	bash test/harness.sh demo
+# The demo's data left running in database mps_demo; dev-stop stops it.
+dev:
+	bash test/harness.sh dev
+dev-stop:
+	bash test/harness.sh stop
 bench:
 	bash test/harness.sh bench

@@ -14,6 +14,28 @@
 \set bob_claims '{"sub":"b0b00000-0000-4000-8000-00000000000b","role":"authenticated"}'
 \set op_claims  '{"sub":"0be2a702-0000-4000-8000-0000000000a1","role":"authenticated"}'
 
+-- A refusal shown as a result row: runs the call, catches its error and
+-- returns its SQLSTATE, message, detail and hint. The demo stops if the call
+-- succeeds or fails with another code than the one it shows.
+CREATE FUNCTION pg_temp.refused(p_call text, p_expect text)
+RETURNS TABLE (code text, message text, detail text, hint text)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  BEGIN
+    EXECUTE p_call;
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS code = RETURNED_SQLSTATE, message = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    IF code IS DISTINCT FROM p_expect THEN
+      RAISE EXCEPTION 'expected SQLSTATE %, got % (%): %', p_expect, code, message, p_call;
+    END IF;
+    RETURN NEXT;
+    RETURN;
+  END;
+  RAISE EXCEPTION 'expected SQLSTATE %, but the call succeeded: %', p_expect, p_call;
+END
+$fn$;
+
 \echo
 \echo '== 1. Membership levels (platform admin: psql as superuser)'
 \echo
@@ -158,12 +180,9 @@ FROM mps.merchant_refund_tx('COFFEE01', :'pay1', 1000.00, 'demo-refund-2', 'orde
 COMMIT;
 SELECT * FROM alice;
 \echo '-- a refund of a fully refunded payment is refused with its own code'
-DO $$
-BEGIN
-  PERFORM mps.merchant_refund_tx('COFFEE01', (SELECT id FROM mps.transactions WHERE order_no = 'A-0001'), 0.01, 'demo-refund-3');
-EXCEPTION WHEN OTHERS THEN
-  RAISE NOTICE '% %', SQLSTATE, SQLERRM;
-END $$;
+SELECT * FROM pg_temp.refused($$
+  SELECT mps.merchant_refund_tx('COFFEE01', (SELECT id FROM mps.transactions WHERE order_no = 'A-0001'), 0.01, 'demo-refund-3')
+$$, 'MP504') \gx
 \echo '-- Alice''s usage log'
 SELECT kind, status, merchant_code, amount, balance_after, points_delta, order_no
 FROM mps.v_usage_logs WHERE card_id = :'alice_card' ORDER BY created_at;
@@ -176,12 +195,8 @@ SELECT card_id AS corp FROM mps.issue_card('corporate', p_owner_member_id := (SE
   p_binding_password := 'harbour-2026') \gset
 SELECT code FROM mps.create_merchant('BAKERY01', 'Croissant Corner', p_currency := 'EUR') \gset
 SELECT role FROM mps.assign_merchant_user('BAKERY01', :'op_sub', 'operator') \gset
-\echo '-- Bob (owner) funds it and adds Carol as a member'
-BEGIN;
-SET LOCAL ROLE authenticated;
-SET LOCAL request.jwt.claims = :'bob_claims';
-SELECT balance_after FROM mps.recharge_card(:'corp', 300.00, 'demo-corp-fund');
-COMMIT;
+\echo '-- the back office funds it (Harbour Design paid by bank transfer); Bob (owner) adds Carol as a member'
+SELECT balance_after FROM mps.recharge_card(:'corp', 300.00, 'demo-corp-fund', 'bank_transfer');
 SELECT id AS carol FROM mps.member_profiles WHERE name = 'Carol Wang' \gset
 BEGIN;
 SET LOCAL ROLE authenticated;
@@ -251,11 +266,6 @@ SELECT e.id, e.action, e.entity_type,
 FROM audit.event_log e LEFT JOIN audit.chain c ON c.event_id = e.id
 ORDER BY e.id;
 \echo '-- the log is append-only, even for a superuser:'
-DO $$
-BEGIN
-  UPDATE audit.event_log SET action = 'nothing.happened' WHERE id = 1;
-  RAISE EXCEPTION 'the audit log accepted an UPDATE';
-EXCEPTION WHEN SQLSTATE 'MP901' THEN
-  RAISE NOTICE 'UPDATE refused: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-END
-$$;
+SELECT * FROM pg_temp.refused($$
+  UPDATE audit.event_log SET action = 'nothing.happened' WHERE id = 1
+$$, 'MP901') \gx

@@ -77,16 +77,11 @@ FROM mps.pass_redemption_batches b, jsonb_array_elements(b.print_job->'content'-
 WHERE b.order_no = 'POS-20251120-0042';
 \echo '-- the same surcharge paid by Bizum is refused by the backend whitelist:'
 SELECT set_config('demo.pass_id', :'demo_alice_pass', true) IS NOT NULL AS pass_noted \gset
-DO $$
-BEGIN
-  PERFORM mps.redeem_pass(p_merchant_code := 'COFFEE01', p_pass_id := current_setting('demo.pass_id')::uuid,
+SELECT * FROM pg_temp.refused($$
+  SELECT mps.redeem_pass(p_merchant_code := 'COFFEE01', p_pass_id := current_setting('demo.pass_id')::uuid,
     p_lines := '[{"product": "TARO_MILK_TEA", "extra": 5.00}]', p_idempotency_key := 'demo-redeem-3',
-    p_order_no := 'POS-20251120-0043', p_payments := '[{"method": "bizum", "amount": 5.00}]');
-  RAISE EXCEPTION 'a Bizum surcharge was accepted';
-EXCEPTION WHEN SQLSTATE 'MP813' THEN
-  RAISE NOTICE 'refused: % (SQLSTATE %)', SQLERRM, SQLSTATE;
-END
-$$;
+    p_order_no := 'POS-20251120-0043', p_payments := '[{"method": "bizum", "amount": 5.00}]')
+$$, 'MP813') \gx
 COMMIT;
 
 \echo

@@ -5,6 +5,9 @@
 #   bash test/harness.sh test    every suite; last line "N passed, N failed"
 #   bash test/harness.sh demo    the demo scenario, printed readably
 #   bash test/harness.sh bench   the benchmarks (test/bench)
+#   bash test/harness.sh dev     the demo's data in database mps_demo, left running
+#   bash test/harness.sh start   an empty database mps_dev, left running
+#   bash test/harness.sh stop    stops a cluster left running
 #
 # The cluster lives in $MPS_TEST_DIR (default /tmp/mps-cluster) on port
 # $MPS_TEST_PORT (default 54329); scratch files go to $MPS_WORK_DIR (default
@@ -285,11 +288,41 @@ case "$MODE" in
     make_db mps_dev
     echo "PGHOST=127.0.0.1 PGPORT=$PORT PGUSER=postgres psql -d mps_dev"
     ;;
+  dev)
+    # The demo's data, left running to explore by hand. A failed load stops
+    # the cluster again (the EXIT trap of start_cluster).
+    start_cluster
+    make_db mps_demo
+    say "loading the demo into mps_demo"
+    psql -X -q -v ON_ERROR_STOP=1 -d mps_demo -f "$ROOT/test/demo.sql" >"$WORK/dev-demo.log" 2>&1 \
+      || { cat "$WORK/dev-demo.log"; echo "loading the demo failed" >&2; exit 1; }
+    trap - EXIT
+    # stop finds the cluster by its directory: name it when it is not the default.
+    envs=""
+    [ -z "${MPS_TEST_DIR:-}" ] || envs="MPS_TEST_DIR=$DATA "
+    cat <<EOF
+demo output: $WORK/dev-demo.log
+
+The cluster is running. Connect (as the superuser, i.e. the platform admin):
+  psql -h 127.0.0.1 -p $PORT -U postgres -d mps_demo
+
+Act as member Bob or as the operator of COFFEE01 (what PostgREST does for a signed-in user):
+  BEGIN;
+  SET LOCAL ROLE authenticated;
+  SET LOCAL request.jwt.claims = '{"sub":"b0b00000-0000-4000-8000-00000000000b","role":"authenticated"}';
+  SELECT card_id, card_no, card_type, balance, points, level_code FROM mps.get_my_cards();
+  COMMIT;
+  (the operator's sub is 0be2a702-0000-4000-8000-0000000000a1)
+
+Stop it:
+  ${envs}make dev-stop        (or: ${envs}bash test/harness.sh stop)
+EOF
+    ;;
   stop)
     stop_cluster
     ;;
   *)
-    echo "usage: $0 test|demo|bench|start|stop" >&2
+    echo "usage: $0 test|demo|dev|bench|start|stop" >&2
     exit 2
     ;;
 esac
