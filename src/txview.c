@@ -4,6 +4,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/jsonb.h"
@@ -68,6 +69,20 @@ details_int(Datum details, const char *key)
 	return 0;
 }
 
+/*
+ * A copy of s in the context of SPI's caller: the view outlives
+ * mps_spi_finish(), which frees everything allocated under SPI.
+ */
+static char *
+upper_strdup(const char *s)
+{
+	size_t		len = strlen(s) + 1;
+	char	   *copy = SPI_palloc(len);
+
+	memcpy(copy, s, len);
+	return copy;
+}
+
 bool
 mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 {
@@ -100,10 +115,10 @@ mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view)
 	view->has_original = !n[TV_ORIGINAL];
 	if (view->has_original)
 		view->original_tx_id = *DatumGetUUIDP(v[TV_ORIGINAL]);
-	view->order_no = n[TV_ORDER_NO] ? NULL : TextDatumGetCString(v[TV_ORDER_NO]);
+	view->order_no = n[TV_ORDER_NO] ? NULL : upper_strdup(TextDatumGetCString(v[TV_ORDER_NO]));
 	if (!n[TV_DETAILS])
 	{
-		view->details = DatumGetCString(DirectFunctionCall1(jsonb_out, v[TV_DETAILS]));
+		view->details = upper_strdup(DatumGetCString(DirectFunctionCall1(jsonb_out, v[TV_DETAILS])));
 		view->refunded_total = details_int(v[TV_DETAILS], "refunded_total");
 		view->original_final = details_int(v[TV_DETAILS], "original_final");
 	}

@@ -38,7 +38,11 @@ typedef struct MpsTxView
 	int64		original_final; /* refunds: the original's final amount */
 } MpsTxView;
 
-/* Read a movement by its exact key (id, created_at); false when absent. Needs SPI. */
+/*
+ * Read a movement by its exact key (id, created_at); false when absent. Needs
+ * SPI; the view's strings are allocated in SPI's caller's context, so they
+ * outlive mps_spi_finish().
+ */
 extern bool mps_txview_load(const pg_uuid_t *tx_id, TimestampTz created_at, MpsTxView *view);
 
 /* The view of a movement just applied to a card. */
