@@ -38,6 +38,7 @@
 #include "utils/resowner.h"
 
 #include "busy_card.h"
+#include "compat.h"
 
 static bool early_release = true;
 
@@ -67,7 +68,7 @@ look_for_waiters(XactEvent event, void *arg)
 	if (!watching)
 		return;
 	if (event == XACT_EVENT_PRE_COMMIT &&
-		LockHeldByMe(&watched_card, ExclusiveLock) &&
+		mps_lock_held_by_me(&watched_card, ExclusiveLock) &&
 		LockHasWaiters(&watched_card, ExclusiveLock, false))
 		busy_card_commit();
 	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PARALLEL_PRE_COMMIT &&

@@ -71,9 +71,5 @@ _PG_init(void)
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	mps_busy_card_init();
 	mps_ref_cache_init();
-#if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("mps");
-#else
-	EmitWarningsOnPlaceholders("mps");
-#endif
 }

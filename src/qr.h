@@ -8,6 +8,8 @@
 #include "datatype/timestamp.h"
 #include "utils/uuid.h"
 
+#include "compat.h"
+
 #define MPS_QR_LOOKUP_LEN 12	/* 9 random bytes, base64url */
 #define MPS_QR_SECRET_LEN 22	/* 16 random bytes (128 bits), base64url */
 
@@ -36,6 +38,6 @@ extern void mps_qr_verify(const char *plain, MpsQr *qr);
 extern void mps_qr_require_live(const MpsQr *qr, bool used, bool revoked);
 
 /* After a consumption found the code taken: raise the error its state calls for. */
-extern void mps_qr_raise_taken(const MpsQr *qr) pg_attribute_noreturn();
+mps_noreturn extern void mps_qr_raise_taken(const MpsQr *qr);
 
 #endif

@@ -18,6 +18,8 @@
 #include "fmgr.h"
 #include "utils/builtins.h"
 
+#include "compat.h"
+
 /* The label of an enum value, for the rules that depend on a kind or type. */
 static const char *
 enum_label(Datum value)

@@ -26,6 +26,7 @@
 #include "utils/relcache.h"
 #include "utils/snapmgr.h"
 
+#include "compat.h"
 #include "row_read.h"
 
 /* The equality function of each key column, found again only when the index's operator classes change. */
@@ -77,7 +78,7 @@ static Oid
 key_index(MpsRowKey *pk, Relation rel)
 {
 	List	   *indexes = RelationGetIndexList(rel);
-	Oid			primary = RelationGetPrimaryKeyIndex(rel);
+	Oid			primary = mps_primary_key_index(rel);
 	ListCell   *lc;
 	int			pass;
 
@@ -172,7 +173,7 @@ mps_row_read(MpsRowKey *pk, TimestampTz at, const Datum *keys, bool for_update,
 	snap = GetActiveSnapshot();
 
 	slot = table_slot_create(rel, NULL);
-	scan = index_beginscan(rel, index, snap, pk->nkeys, 0);
+	scan = mps_index_beginscan(rel, index, snap, pk->nkeys, 0);
 	index_rescan(scan, skey, pk->nkeys, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
 	index_endscan(scan);

@@ -30,9 +30,6 @@
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/optimizer.h"
-#if PG_VERSION_NUM >= 160000
-#include "parser/parse_relation.h"
-#endif
 #include "partitioning/partbounds.h"
 #include "partitioning/partdesc.h"
 #include "storage/lmgr.h"
@@ -45,6 +42,7 @@
 #include "utils/snapmgr.h"
 #include "utils/varlena.h"
 
+#include "compat.h"
 #include "row_write.h"
 
 Oid
@@ -214,15 +212,17 @@ mps_table_open(MpsTable *t, TimestampTz at, LOCKMODE lock, Relation *parent)
  * A table's CHECK constraints, prepared once per backend. PostgreSQL reads
  * them back from their stored text and plans them for every statement (and
  * for every write set here), which cost more than writing the row. They are
- * kept by that text: the same text is the same expression, so a changed
- * constraint is prepared again. The expressions refer to no executor state
- * (prepared without a parent), so one can be evaluated in any write set.
+ * kept by that text and whether each is enforced: the same text is the same
+ * expression, so a changed constraint is prepared again. The expressions
+ * refer to no executor state (prepared without a parent), so one can be
+ * evaluated in any write set.
  */
 typedef struct PreparedChecks
 {
 	Oid			relid;
 	int			ncheck;
 	char	  **ccbin;
+	bool	   *enforced;
 	ExprState **exprs;
 	MemoryContext cxt;
 } PreparedChecks;
@@ -242,6 +242,10 @@ prepared_checks(Relation rel)
 
 	if (ncheck == 0)
 		return NULL;
+	/* A CHECK would need their expressions spliced in (ExecRelCheck does); MPS's tables have none. */
+	if (mps_has_virtual_generated(RelationGetDescr(rel)))
+		elog(ERROR, "mps: %s has virtual generated columns, which MPS does not write",
+			 RelationGetRelationName(rel));
 	for (i = 0; i < PREPARED_CHECKS_KEPT; i++)
 		if (prepared[i].relid == RelationGetRelid(rel))
 		{
@@ -251,7 +255,8 @@ prepared_checks(Relation rel)
 	if (p != NULL && p->ncheck == ncheck)
 	{
 		for (i = 0; i < ncheck; i++)
-			if (strcmp(p->ccbin[i], constr->check[i].ccbin) != 0)
+			if (strcmp(p->ccbin[i], constr->check[i].ccbin) != 0 ||
+				p->enforced[i] != mps_check_enforced(&constr->check[i]))
 				break;
 		if (i == ncheck)
 			return p->exprs;
@@ -267,11 +272,15 @@ prepared_checks(Relation rel)
 	p->cxt = AllocSetContextCreate(TopMemoryContext, "mps prepared checks", ALLOCSET_SMALL_SIZES);
 	old = MemoryContextSwitchTo(p->cxt);
 	p->ccbin = palloc(ncheck * sizeof(char *));
+	p->enforced = palloc(ncheck * sizeof(bool));
 	p->exprs = palloc(ncheck * sizeof(ExprState *));
 	for (i = 0; i < ncheck; i++)
 	{
 		p->ccbin[i] = pstrdup(constr->check[i].ccbin);
-		p->exprs[i] = ExecInitExpr(expression_planner(stringToNode(p->ccbin[i])), NULL);
+		p->enforced[i] = mps_check_enforced(&constr->check[i]);
+		/* A NOT ENFORCED one stays NULL, which the executor skips. */
+		p->exprs[i] = p->enforced[i] ?
+			ExecInitExpr(expression_planner(stringToNode(p->ccbin[i])), NULL) : NULL;
 	}
 	MemoryContextSwitchTo(old);
 	p->relid = RelationGetRelid(rel);
@@ -304,9 +313,7 @@ void
 mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 {
 	List	   *rtable = NIL;
-#if PG_VERSION_NUM >= 160000
 	List	   *perminfos = NIL;
-#endif
 	Relation	rels[MPS_ROW_MAX_TARGETS];
 	int			i;
 
@@ -335,34 +342,24 @@ mps_rows_begin(MpsRowWrite *w, int ntargets, const MpsRowTarget *targets)
 		rte->relkind = rel->rd_rel->relkind;
 		rte->rellockmode = RowExclusiveLock;
 		rtable = lappend(rtable, rte);
-#if PG_VERSION_NUM >= 160000
-		addRTEPermissionInfo(&perminfos, rte);
-#endif
+		mps_rte_add_perminfo(&perminfos, rte);
 	}
 
 	w->estate = CreateExecutorState();
-#if PG_VERSION_NUM >= 160000
-	ExecInitRangeTable(w->estate, rtable, perminfos);
-#else
-	ExecInitRangeTable(w->estate, rtable);
-#endif
+	mps_init_range_table(w->estate, rtable, perminfos);
 	w->estate->es_output_cid = GetCurrentCommandId(true);
 	w->estate->es_snapshot = GetActiveSnapshot();
 	for (i = 0; i < ntargets; i++)
 	{
 		w->rels[i] = makeNode(ResultRelInfo);
 		InitResultRelInfo(w->rels[i], rels[i], i + 1, NULL, 0);
-		w->rels[i]->ri_ConstraintExprs = prepared_checks(rels[i]);
+		mps_set_check_exprs(w->rels[i], prepared_checks(rels[i]));
 		if (w->parents[i] != NULL)
 			w->rels[i]->ri_PartitionCheckExpr = routed_check();
 		ExecOpenIndices(w->rels[i], targets[i].if_new);
 		w->new_slots[i] = ExecInitExtraTupleSlot(w->estate, RelationGetDescr(rels[i]), &TTSOpsVirtual);
 	}
-#if PG_VERSION_NUM >= 160000
-	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1, NIL);
-#else
-	EvalPlanQualInit(&w->epq, w->estate, NULL, NIL, -1);
-#endif
+	mps_epq_init(&w->epq, w->estate);
 	AfterTriggerBeginQuery();
 }
 
@@ -447,7 +444,7 @@ mps_row_insert_if_new(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
 		List	   *recheck;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!ExecCheckIndexConstraints(rri, slot, w->estate, &conflict_tid, NIL))
+		if (!mps_check_index_constraints(rri, slot, w->estate, &conflict_tid, NIL))
 		{
 			/* Above READ COMMITTED, a key this snapshot cannot see is a conflict. */
 			if (IsolationUsesXactSnapshot() &&
@@ -461,11 +458,7 @@ mps_row_insert_if_new(MpsRowWrite *w, int t, Datum *values, const bool *nulls)
 		conflict = false;
 		token = SpeculativeInsertionLockAcquire(GetCurrentTransactionId());
 		table_tuple_insert_speculative(rel, slot, w->estate->es_output_cid, 0, NULL, token);
-#if PG_VERSION_NUM >= 160000
-		recheck = ExecInsertIndexTuples(rri, slot, w->estate, false, true, &conflict, NIL, false);
-#else
-		recheck = ExecInsertIndexTuples(rri, slot, w->estate, false, true, &conflict, NIL);
-#endif
+		recheck = mps_insert_index_tuples(rri, slot, w->estate, false, true, &conflict, NIL);
 		table_tuple_complete_speculative(rel, slot, token, !conflict);
 		SpeculativeInsertionLockRelease(GetCurrentTransactionId());
 		list_free(recheck);
