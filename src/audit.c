@@ -19,6 +19,7 @@
 #include "utils/uuid.h"
 
 #include "audit.h"
+#include "errors.h"
 
 /*
  * Every column with a default is given, as the table's defaults would fill
@@ -210,6 +211,12 @@ mps_audit_sql(PG_FUNCTION_ARGS)
 	MpsRowTarget target = {&mps_event_log_table, 0};
 	MpsRowWrite w;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_REQUIRED),
+				 errmsg("audit event needs an action and an entity type"),
+				 errdetail("p_action or p_entity_type is missing."),
+				 errhint("Name the action (e.g. merchant.create) and the entity type.")));
 	mps_actor_resolve(&actor);
 	mps_rows_begin(&w, 1, &target);
 	mps_audit_row(&w, 0, &actor, text_to_cstring(PG_GETARG_TEXT_PP(0)),

@@ -114,10 +114,12 @@ mps_numeric_from_minor(int64 minor, int exponent)
 {
 	StringInfoData buf;
 	uint64		mag;
-	char		digits[32];
+	char		digits[24];		/* 2^64 has 20 digits */
 	int			n;
 	int			i;
 
+	if (exponent < 0 || exponent > MPS_MAX_EXPONENT)
+		elog(ERROR, "mps: currency exponent %d out of range", exponent);
 	initStringInfo(&buf);
 	if (minor < 0)
 	{
@@ -126,12 +128,18 @@ mps_numeric_from_minor(int64 minor, int exponent)
 	}
 	else
 		mag = (uint64) minor;
-	n = snprintf(digits, sizeof(digits), "%0*llu", exponent + 1, (unsigned long long) mag);
-	for (i = 0; i < n; i++)
+	n = snprintf(digits, sizeof(digits), "%llu", (unsigned long long) mag);
+	/* Integer part (at least "0"), then the exponent's digits, zero-padded. */
+	if (n <= exponent)
+		appendStringInfoChar(&buf, '0');
+	else
+		appendBinaryStringInfo(&buf, digits, n - exponent);
+	if (exponent > 0)
 	{
-		if (i == n - exponent)
-			appendStringInfoChar(&buf, '.');
-		appendStringInfoChar(&buf, digits[i]);
+		appendStringInfoChar(&buf, '.');
+		for (i = n; i < exponent; i++)
+			appendStringInfoChar(&buf, '0');
+		appendStringInfoString(&buf, digits + (n > exponent ? n - exponent : 0));
 	}
 	return DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(buf.data),
 											   ObjectIdGetDatum(InvalidOid),
@@ -161,7 +169,15 @@ PG_FUNCTION_INFO_V1(mps_to_major);
 Datum
 mps_to_major(PG_FUNCTION_ARGS)
 {
-	PG_RETURN_NUMERIC(mps_numeric_from_minor(PG_GETARG_INT64(0), PG_GETARG_INT32(1)));
+	int32		exponent = PG_GETARG_INT32(1);
+
+	if (exponent < 0 || exponent > MPS_MAX_EXPONENT)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_INVALID),
+				 errmsg("invalid currency exponent"),
+				 errdetail("p_exponent = %d.", exponent),
+				 errhint("A currency's exponent is 0 to %d (mps.currencies.exponent).", MPS_MAX_EXPONENT)));
+	PG_RETURN_NUMERIC(mps_numeric_from_minor(PG_GETARG_INT64(0), exponent));
 }
 
 /* to_minor(amount, currency, param name): the same checks as the C RPCs. */

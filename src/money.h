@@ -13,6 +13,9 @@ extern int64 mps_amount_from_numeric(Numeric value, int exponent, int64 max_mino
 /* The same, optionally accepting zero (a unit price of a free item). */
 extern int64 mps_amount_from_numeric_ex(Numeric value, int exponent, int64 max_minor,
 										const char *param, const char *currency, bool allow_zero);
+/* The largest minor-unit exponent a currency may have (mps.currencies' CHECK). */
+#define MPS_MAX_EXPONENT 4
+
 extern Numeric mps_numeric_from_minor(int64 minor, int exponent);
 
 /* round_half_up(amount * bp / 10000), exact, for amount >= 0 and 0 <= bp <= 10000. */

@@ -15,6 +15,8 @@
  */
 #include "postgres.h"
 
+#include "common/int.h"
+
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -478,9 +480,26 @@ Datum
 mps_mg_line_final(PG_FUNCTION_ARGS)
 {
 	LineCache  *cache = (LineCache *) fcinfo->flinfo->fn_extra;
-	int32		group_id = PG_GETARG_INT32(0);
-	char	   *currency = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	int32		group_id;
+	char	   *currency;
 	MpsLine		line;
+
+	/* NULL in, NULL out, as a STRICT function (the category may be NULL). */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(3) || PG_ARGISNULL(4) || PG_ARGISNULL(5))
+		PG_RETURN_NULL();
+	group_id = PG_GETARG_INT32(0);
+	currency = text_to_cstring(PG_GETARG_TEXT_PP(5));
+	memset(&line, 0, sizeof(line));
+	line.quantity = PG_GETARG_INT32(3);
+	line.unit_price = PG_GETARG_INT64(4);
+	if (line.quantity < 1 || line.unit_price < 0 ||
+		pg_mul_s64_overflow(line.unit_price, line.quantity, &line.line_total))
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_INVALID),
+				 errmsg("invalid line"),
+				 errdetail("quantity = %d, unit price = " INT64_FORMAT " minor units.",
+						   line.quantity, line.unit_price),
+				 errhint("A line has a quantity of at least 1 and a price of 0 or more.")));
 
 	if (cache == NULL || cache->group_id != group_id || strcmp(cache->currency, currency) != 0)
 	{
@@ -503,12 +522,8 @@ mps_mg_line_final(PG_FUNCTION_ARGS)
 		fcinfo->flinfo->fn_extra = cache;
 		MemoryContextSwitchTo(old);
 	}
-	memset(&line, 0, sizeof(line));
 	line.product_id = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	line.category_id = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	line.quantity = PG_GETARG_INT32(3);
-	line.unit_price = PG_GETARG_INT64(4);
-	line.line_total = line.unit_price * line.quantity;
 	mps_price_line(&line, cache->rules, cache->nrules, NULL, cache->exponent);
 	PG_RETURN_INT64(line.final_amount);
 }
