@@ -18,12 +18,13 @@ set -uo pipefail
 MODE=${1:-test}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PGVER=15
-PGBIN=/usr/lib/postgresql/$PGVER/bin
+# MPS_PGBIN: the server's bin directory, for a relocated copy of PostgreSQL.
+PGBIN=${MPS_PGBIN:-/usr/lib/postgresql/$PGVER/bin}
 PG_CONFIG=$PGBIN/pg_config
 PORT=${MPS_TEST_PORT:-54329}
 DATA=${MPS_TEST_DIR:-/tmp/mps-cluster}
 WORK=${MPS_WORK_DIR:-$ROOT/tmp}
-PGXS_DIR=/usr/lib/postgresql/$PGVER/lib/pgxs/src/test
+PGXS_DIR=${PGBIN%/bin}/lib/pgxs/src/test
 
 say() { printf '\n== %s\n' "$*"; }
 
