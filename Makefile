@@ -7,14 +7,16 @@ MODULE_big   = mps
 OBJS         = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 SQL_SOURCES  = $(sort $(wildcard sql/*.sql))
 # The full script of this version is built from sql/; released versions'
-# scripts (released/) and the upgrade scripts (updates/) are kept as shipped.
-DATA_built   = mps--$(EXTVERSION).sql
-DATA         = $(wildcard released/mps--*.sql) $(wildcard updates/mps--*--*.sql)
+# scripts (released/) are kept as shipped; an upgrade script is assembled from
+# its directory in updates/, one file per change.
+UPDATE_0_2_0 = $(sort $(wildcard updates/mps--0.1.0--0.2.0/*.sql))
+DATA_built   = mps--$(EXTVERSION).sql mps--0.1.0--0.2.0.sql
+DATA         = $(wildcard released/mps--*.sql)
 SHLIB_LINK   = -lcrypt
 # The harness and CI add -Werror (COPT=-Werror); a user's `make` does not.
 PG_CFLAGS    = -Wall -Wextra -Wno-unused-parameter -Wno-sign-compare \
                -Wno-missing-field-initializers
-EXTRA_CLEAN  = mps--$(EXTVERSION).sql
+EXTRA_CLEAN  = mps--$(EXTVERSION).sql mps--0.1.0--0.2.0.sql
 
 # `make installcheck` runs the regress and isolation suites against the
 # server of $(PG_CONFIG) (the extension installed, the Supabase roles made by
@@ -38,6 +40,9 @@ endif
 # The extension script is the files of sql/ in name order.
 mps--$(EXTVERSION).sql: $(SQL_SOURCES)
 	cat $(SQL_SOURCES) > $@
+
+mps--0.1.0--0.2.0.sql: $(UPDATE_0_2_0)
+	cat $(UPDATE_0_2_0) > $@
 
 .PHONY: test demo dev dev-stop bench
 test:

@@ -151,9 +151,10 @@ GRANT SELECT ON mps.v_usage_logs TO mps_admin, mps_merchant_api, mps_member_app;
 
 GRANT EXECUTE ON FUNCTION
   mps.rotate_card_qr(uuid, integer, boolean),
-  mps.revoke_card_qr(uuid, boolean),
-  mps.recharge_card(uuid, numeric, text, text, jsonb)
+  mps.revoke_card_qr(uuid, boolean)
   TO mps_admin, mps_member_app;
+-- Crediting a card without a verified payment is the platform admin's alone.
+GRANT EXECUTE ON FUNCTION mps.recharge_card(uuid, numeric, text, text, jsonb) TO mps_admin;
 GRANT EXECUTE ON FUNCTION
   mps.merchant_charge_by_qr(text, text, numeric, text, jsonb, text, jsonb),
   mps.merchant_refund_tx(text, uuid, numeric, text, text)

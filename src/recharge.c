@@ -1,10 +1,10 @@
 /*
  * recharge.c — recharge_card: stored value put on a card.
  *
- * Who may: the owner of a personal (standard) or prepaid card; the owner or
- * an admin of a corporate card (its plain members may not); the platform
- * admin, any card. Voucher cards are never recharged. The idempotency key is
- * scoped to the card.
+ * Who may: the platform admin only (back office; DESIGN.md §3: money enters a
+ * card only with a verified payment or by the admin's own hand). Members and
+ * card admins top up through a paid top-up order. Voucher cards are never
+ * recharged. The idempotency key is scoped to the card.
  */
 #include "postgres.h"
 
@@ -51,31 +51,20 @@ recharge_result(FunctionCallInfo fcinfo, const MpsTxView *t)
 	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
 }
 
+/*
+ * Money enters a card without a verified payment only by the platform admin's
+ * hand (back office, audited). Checked before the card is looked up or
+ * locked, so the refusal is the same for any card id, existing or not.
+ */
 static void
-require_may_recharge(const MpsActor *actor, const MpsCard *card, pg_uuid_t *member, bool *has_member)
+require_platform_admin(const MpsActor *actor)
 {
-	const char *role = NULL;
-	bool		ok;
-
-	*has_member = mps_actor_member_id(actor, member);
-	if (*has_member)
-		role = mps_card_binding_role(&card->id, member);
-	if (actor->is_admin)
-		return;
-	if (role == NULL)
-		ok = false;
-	else if (strcmp(card->card_type, "corporate") == 0)
-		ok = strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0;
-	else
-		ok = strcmp(role, "owner") == 0;
-	if (!ok)
+	if (!actor->is_admin)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied: recharge_card"),
-				 errdetail("The caller is %s card %s.",
-						   role ? psprintf("a %s of", role) : "not bound to",
-						   mps_uuid_to_cstring(&card->id)),
-				 errhint("Members recharge their own cards; corporate cards are recharged by their owner or admins.")));
+				 errdetail("Only the platform admin credits a card without a verified payment."),
+				 errhint("Members and card admins top up through a paid top-up order.")));
 }
 
 /* recharge_card(p_card_id, p_amount, p_idempotency_key, p_payment_method, p_tag) */
@@ -105,6 +94,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 
 	mps_actor_resolve(&actor);
 	mps_actor_require_user(&actor, "recharge_card");
+	require_platform_admin(&actor);
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_PARAMETER_REQUIRED),
@@ -136,7 +126,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	 * A caller the checks refuse holds the lock only until that error.
 	 */
 	mps_card_lock_and_load(card_id, &card);
-	require_may_recharge(&actor, &card, &member, &has_member);
+	has_member = mps_actor_member_id(&actor, &member);
 	if (strcmp(card.card_type, "voucher") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_CARD_NOT_RECHARGEABLE),

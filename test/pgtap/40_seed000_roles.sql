@@ -41,7 +41,7 @@
 \set ladder '[{"code":"BRONZE","name":"Bronze","min_points":0,"max_points":999,"discount_bp":0,"earn_rate_bp":10000},{"code":"SILVER","name":"Silver","min_points":1000,"max_points":4999,"discount_bp":300,"earn_rate_bp":10000},{"code":"GOLD","name":"Gold","min_points":5000,"max_points":19999,"discount_bp":500,"earn_rate_bp":12000},{"code":"PLATINUM","name":"Platinum","min_points":20000,"max_points":null,"discount_bp":800,"earn_rate_bp":15000}]'
 BEGIN;
 -- The fixed assertions, plus two per function of schema mps (anon, at the end).
-SELECT plan(170 + 2 * (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'mps'::regnamespace));
+SELECT plan(176 + 2 * (SELECT count(*)::int FROM pg_proc WHERE pronamespace = 'mps'::regnamespace));
 
 -- ======================================================================
 -- 系统管理员 platform admin (service_role key): creates the world
@@ -98,7 +98,7 @@ SELECT throws_ok(format('SELECT mps.issue_card(p_card_type := %L, p_currency := 
 RESET ROLE;
 
 -- ======================================================================
--- 企业管理员 enterprise owner (Olga): binds her admin, recharges the card
+-- 企业管理员 enterprise owner (Olga): binds her admin; may not recharge the card
 -- ======================================================================
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'olga_claims', true) AS jwt \gset
@@ -107,21 +107,30 @@ SELECT results_eq(format('SELECT card_type::text, my_role::text FROM mps.get_car
 SELECT results_eq(format('SELECT member_name, role::text FROM mps.bind_card_member(p_card_id := %L, p_member_id := %L, p_role := %L)',
                          :'corp_card', :'adam_member', 'admin'),
                   $$VALUES ('Adam', 'admin')$$, 'owner: bind_card_member Adam as card admin');
-SELECT results_eq(format('SELECT amount, balance_after FROM mps.recharge_card(p_card_id := %L, p_amount := 100.00, p_idempotency_key := %L)',
-                         :'corp_card', 'olga-corp-1'),
-                  $$VALUES (100.00, 100.00)$$, 'owner: recharge_card of the corporate card');
+SELECT throws_ok(format('SELECT mps.recharge_card(p_card_id := %L, p_amount := 100.00, p_idempotency_key := %L)',
+                        :'corp_card', 'olga-corp-1'),
+                 '42501', NULL, 'owner: recharge_card of the corporate card is refused (42501, the platform admin''s alone)');
 SELECT throws_ok(format('SELECT mps.bind_card_member(p_card_id := %L, p_member_id := %L, p_role := %L)', :'corp_card', :'eve_member', 'owner'),
                  '42501', NULL, 'owner: binding another owner is the platform admin''s (42501)');
 RESET ROLE;
+-- the platform admin (service_role key): nothing moved; the admin funds the card
+SET LOCAL ROLE service_role;
+SELECT set_config('request.jwt.claims', :'admin_claims', true) AS jwt \gset
+SELECT results_eq(format('SELECT c.balance, (SELECT count(*) FROM mps.transactions t WHERE t.card_id = c.id) FROM mps.cards c WHERE c.id = %L', :'corp_card'),
+                  $$VALUES (0::bigint, 0::bigint)$$, 'admin: the owner''s refused recharge moved nothing (balance 0, no movement)');
+SELECT results_eq(format('SELECT amount, balance_after FROM mps.recharge_card(p_card_id := %L, p_amount := 100.00, p_idempotency_key := %L)',
+                         :'corp_card', 'olga-corp-1'),
+                  $$VALUES (100.00, 100.00)$$, 'admin: recharge_card of the corporate card');
+RESET ROLE;
 
 -- ======================================================================
--- 企业管理员 enterprise admin (Adam): recharge, bind/unbind, shared QR, freeze
+-- 企业管理员 enterprise admin (Adam): bind/unbind, shared QR, freeze; no recharge
 -- ======================================================================
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'adam_claims', true) AS jwt \gset
-SELECT results_eq(format('SELECT amount, balance_after FROM mps.recharge_card(p_card_id := %L, p_amount := 500.00, p_idempotency_key := %L, p_payment_method := %L)',
-                         :'corp_card', 'adam-corp-1', 'bank_transfer'),
-                  $$VALUES (500.00, 600.00)$$, 'enterprise admin: recharge_card of the corporate card');
+SELECT throws_ok(format('SELECT mps.recharge_card(p_card_id := %L, p_amount := 500.00, p_idempotency_key := %L, p_payment_method := %L)',
+                        :'corp_card', 'adam-corp-1', 'bank_transfer'),
+                 '42501', NULL, 'enterprise admin: recharge_card of the corporate card is refused (42501, the platform admin''s alone)');
 SELECT results_eq(format('SELECT member_name, role::text FROM mps.bind_card_member(p_card_id := %L, p_member_id := %L)',
                          :'corp_card', :'eve_member'),
                   $$VALUES ('Eve', 'member')$$, 'enterprise admin: bind_card_member Eve (role member by default)');
@@ -152,6 +161,15 @@ SELECT qr_plain AS shared_qr, single_use AS shared_single_use
 SELECT ok(:'shared_qr' LIKE 'MPS1.%' AND NOT :'shared_single_use'::boolean,
           'enterprise admin: rotate_card_qr p_shared := true issues the card''s shared (reusable) code');
 RESET ROLE;
+-- the platform admin: the card admin's refused recharge moved nothing; the admin does it
+SET LOCAL ROLE service_role;
+SELECT set_config('request.jwt.claims', :'admin_claims', true) AS jwt \gset
+SELECT results_eq(format('SELECT c.balance, (SELECT count(*) FROM mps.transactions t WHERE t.card_id = c.id) FROM mps.cards c WHERE c.id = %L', :'corp_card'),
+                  $$VALUES (10000::bigint, 1::bigint)$$, 'admin: the card admin''s refused recharge moved nothing (still 100.00, one movement)');
+SELECT results_eq(format('SELECT amount, balance_after FROM mps.recharge_card(p_card_id := %L, p_amount := 500.00, p_idempotency_key := %L, p_payment_method := %L)',
+                         :'corp_card', 'adam-corp-1', 'bank_transfer'),
+                  $$VALUES (500.00, 600.00)$$, 'admin: recharge_card of the corporate card (bank transfer)');
+RESET ROLE;
 
 -- ======================================================================
 -- 企业成员 enterprise member (Eve): pays with her own code, nothing else
@@ -180,19 +198,31 @@ SELECT throws_ok(format('SELECT mps.set_card_binding_password(p_card_id := %L, p
 RESET ROLE;
 
 -- ======================================================================
--- 普通会员 plain member (Alice): her own card — view, recharge, pay code
+-- 普通会员 plain member (Alice): her own card — view, pay code; no recharge
 -- ======================================================================
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'alice_claims', true) AS jwt \gset
 SELECT results_eq('SELECT card_type::text, my_role::text, balance FROM mps.get_my_cards() ORDER BY card_type',
                   $$VALUES ('corporate', 'member', 600.00), ('standard', 'owner', 0.00)$$,
                   'member: get_my_cards (her personal card, and Acme''s card as a member)');
+SELECT throws_ok(format('SELECT mps.recharge_card(p_card_id := %L, p_amount := 100.00, p_idempotency_key := %L, p_payment_method := %L)',
+                        :'alice_card', 'alice-r1', 'stripe'),
+                 '42501', NULL, 'member: recharge_card of her own card is refused (42501, she tops up through a paid order)');
+RESET ROLE;
+-- the platform admin: her refused recharge moved nothing; the admin credits her card
+SET LOCAL ROLE service_role;
+SELECT set_config('request.jwt.claims', :'admin_claims', true) AS jwt \gset
+SELECT results_eq(format('SELECT c.balance, (SELECT count(*) FROM mps.transactions t WHERE t.card_id = c.id) FROM mps.cards c WHERE c.id = %L', :'alice_card'),
+                  $$VALUES (0::bigint, 0::bigint)$$, 'admin: the member''s refused recharge moved nothing (balance 0, no movement)');
 SELECT results_eq(format('SELECT amount, balance_after FROM mps.recharge_card(p_card_id := %L, p_amount := 100.00, p_idempotency_key := %L, p_payment_method := %L)',
                          :'alice_card', 'alice-r1', 'stripe'),
-                  $$VALUES (100.00, 100.00)$$, 'member: recharge_card of her own card');
+                  $$VALUES (100.00, 100.00)$$, 'admin: recharge_card of Alice''s card');
 SELECT results_eq(format('SELECT amount, balance_after FROM mps.recharge_card(p_card_id := %L, p_amount := 100.00, p_idempotency_key := %L, p_payment_method := %L)',
                          :'alice_card', 'alice-r1', 'stripe'),
-                  $$VALUES (100.00, 100.00)$$, 'member: the same recharge retried returns the first result');
+                  $$VALUES (100.00, 100.00)$$, 'admin: the same recharge retried returns the first result');
+RESET ROLE;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', :'alice_claims', true) AS jwt \gset
 SELECT results_eq(format('SELECT card_type::text, my_role::text, balance, points, level_code FROM mps.get_card(p_card_id := %L)', :'alice_card'),
                   $$VALUES ('standard', 'owner', 100.00, 0::bigint, 'BRONZE')$$, 'member: get_card of her own card');
 SELECT qr_plain AS alice_qr, single_use AS alice_single_use FROM mps.rotate_card_qr(p_card_id := :'alice_card') \gset
@@ -576,8 +606,9 @@ SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'alice_claims', true) AS jwt \gset
 SELECT results_eq('SELECT balance FROM mps.get_my_cards()', ARRAY[80.00], 'GET as member: get_my_cards works read-only');
 SELECT lives_ok('SELECT * FROM mps.get_my_transactions()', 'GET as member: get_my_transactions works read-only');
-SELECT throws_ok(format('SELECT mps.recharge_card(p_card_id := %L, p_amount := 1.00, p_idempotency_key := %L)', :'alice_card', 'alice-ro-1'),
-                 '25006', NULL, 'GET as member: recharge_card (a write) fails read-only (25006, HTTP 405)');
+-- (recharge_card is no longer hers to call; her own write is a new payment code)
+SELECT throws_ok(format('SELECT mps.rotate_card_qr(p_card_id := %L)', :'alice_card'),
+                 '25006', NULL, 'GET as member: rotate_card_qr (a write) fails read-only (25006, HTTP 405)');
 RESET ROLE;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'mia_claims', true) AS jwt \gset

@@ -24,6 +24,12 @@ CREATE FUNCTION t.as_user(p_sub text) RETURNS void LANGUAGE sql AS $$
   SELECT NULL::void;
 $$;
 GRANT EXECUTE ON FUNCTION t.as_user(text) TO authenticated, anon;
+-- A card's money as the platform admin sees it: balance and movement count.
+CREATE FUNCTION t.money(p_card uuid) RETURNS text LANGUAGE sql STABLE AS $$
+  SELECT format('balance=%s txs=%s', mps_internal.to_major(c.balance, 2),
+                (SELECT count(*) FROM mps.transactions x WHERE x.card_id = c.id))
+  FROM mps.cards c WHERE c.id = p_card
+$$;
 
 SELECT coalesce(max(id), 0) AS audit_start FROM audit.event_log \gset
 -- People: an enterprise owner, an enterprise admin, an employee, an outsider, a cashier.
@@ -50,6 +56,8 @@ SELECT binding_password_hash LIKE '$2b$10$%' AS bcrypt_cost_10,
   FROM mps.cards WHERE id = :'corp';
 
 -- The owner binds an admin and a member; the admin can bind members too.
+-- The owner may not recharge the card (only the platform admin credits a card
+-- without a verified payment): refused, nothing moved; the admin funds it.
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT t.as_user('c0000000-0000-0000-0000-000000000001');
@@ -57,14 +65,17 @@ SELECT member_name, role FROM mps.bind_card_member(:'corp', :'admin', 'admin');
 SELECT member_name, role FROM mps.bind_card_member(:'corp', :'emp', 'member');
 SELECT t.try(format($$SELECT * FROM mps.bind_card_member(%L, %L, 'owner')$$, :'corp', :'outsider'));
 SELECT t.try(format($$SELECT * FROM mps.bind_card_member(%L, %L, 'chief')$$, :'corp', :'outsider'));
-SELECT balance_after FROM mps.recharge_card(:'corp', 300.00, 'corp-fund-1');
+SELECT t.try(format($$SELECT * FROM mps.recharge_card(%L, 300.00, 'corp-fund-1')$$, :'corp')) AS owner_recharges;
 COMMIT;
+SELECT t.money(:'corp') AS corp_after_owner_refused;
+SELECT balance_after FROM mps.recharge_card(:'corp', 300.00, 'corp-fund-1');
 
--- The enterprise admin recharges, binds, rotates and revokes the shared code, freezes.
+-- The enterprise admin binds, rotates and revokes the shared code, freezes;
+-- a recharge is refused to them too (nothing moved), the platform admin does it.
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT t.as_user('c0000000-0000-0000-0000-000000000002');
-SELECT balance_after FROM mps.recharge_card(:'corp', 100.00, 'corp-fund-2');
+SELECT t.try(format($$SELECT * FROM mps.recharge_card(%L, 100.00, 'corp-fund-2')$$, :'corp')) AS admin_recharges;
 SELECT member_name, role FROM mps.bind_card_member(:'corp', :'outsider', 'viewer');
 SELECT single_use FROM mps.rotate_card_qr(:'corp', 600, true);
 SELECT mps.revoke_card_qr(:'corp', true) AS revoked_shared;
@@ -73,6 +84,8 @@ SELECT mps.set_card_status(:'corp', 'active');
 SELECT t.try(format($$SELECT mps.set_card_status(%L, 'closed', 'done')$$, :'corp'));
 SELECT t.try(format($$SELECT * FROM mps.bind_card_member(%L, %L, 'viewer')$$, :'corp', :'boss'));
 COMMIT;
+SELECT t.money(:'corp') AS corp_after_admin_refused;
+SELECT balance_after FROM mps.recharge_card(:'corp', 100.00, 'corp-fund-2');
 
 -- The employee pays with their own code, but can neither recharge nor bind.
 BEGIN;
@@ -161,8 +174,11 @@ SELECT t.as_user('c0000000-0000-0000-0000-000000000003');
 SELECT t.try(format($$SELECT mps.claim_card_ownership(%L, NULL)$$, :'gift'));
 SELECT mps.claim_card_ownership(:'gift', 'gift-card-pass') AS claimed;
 SELECT card_type, balance, my_role FROM mps.get_card(:'gift');
-SELECT balance_after FROM mps.recharge_card(:'gift', 50.00, 'gift-topup');
+-- Its new owner may not recharge it: refused, nothing moved; the admin tops it up.
+SELECT t.try(format($$SELECT * FROM mps.recharge_card(%L, 50.00, 'gift-topup')$$, :'gift')) AS owner_recharges;
 COMMIT;
+SELECT t.money(:'gift') AS gift_after_owner_refused;
+SELECT balance_after FROM mps.recharge_card(:'gift', 50.00, 'gift-topup');
 -- A card without a binding password cannot be claimed; personal cards take no bindings.
 SELECT card_id AS nopass FROM mps.issue_card('prepaid') \gset
 SELECT card_id AS personal FROM mps.get_card((SELECT b.card_id FROM mps.card_bindings b WHERE b.member_id = :'emp' LIMIT 1)) \gset

@@ -1,4 +1,4 @@
--- 29_replays: a retry with the same key and parameters returns the first
+-- 70_replays: a retry with the same key and parameters returns the first
 -- answer byte for byte, for every replayable RPC: itemized charges (small and
 -- a 1,000-line order, whose details are large), stamp redemptions, refunds,
 -- recharges and pass purchases. Each replay runs in a transaction of its own,
