@@ -24,7 +24,13 @@
  *     report a movement as done (an idempotent replay, MP502 for an order
  *     number already charged) flush first (mps_flush_before_report).
  * Synchronous replication is left alone: with synchronous_standby_names set,
- * commits stay synchronous. mps.busy_card_early_release turns it all off.
+ * commits stay synchronous. Off by default (mps.busy_card_early_release).
+ *
+ * Refusals rest on others' commits too ("code used", "already refunded", "key
+ * reused", "insufficient balance"), and such a commit may not be on disk yet
+ * (early release, or a caller's own asynchronous commit). So every MP error
+ * flushes all WAL written so far before it reaches the client (an
+ * emit_log_hook: it runs before the message is sent).
  */
 #include "postgres.h"
 
@@ -33,14 +39,18 @@
 #include "access/xlog_internal.h"
 #include "miscadmin.h"
 #include "replication/syncrep.h"
+#include "storage/ipc.h"
 #include "storage/lock.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
 #include "utils/resowner.h"
 
 #include "busy_card.h"
 #include "compat.h"
 
-static bool early_release = true;
+static bool early_release = false;
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
 
 /* This transaction commits asynchronously and must flush after its locks go. */
 static bool flush_after_locks = false;
@@ -50,6 +60,18 @@ static bool watching = false;
 static LOCKTAG watched_card;
 
 static void busy_card_commit(void);
+
+/* An MP error (a refusal MPS raised) is sent only once what it rests on is on disk. */
+static void
+flush_before_refusal(ErrorData *edata)
+{
+	if (edata->elevel == ERROR &&
+		ERRCODE_TO_CATEGORY(edata->sqlerrcode) == MAKE_SQLSTATE('M', 'P', '0', '0', '0') &&
+		CritSectionCount == 0 && !proc_exit_inprogress)
+		mps_flush_before_report();
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
 
 static void
 flush_after_release(ResourceReleasePhase phase, bool isCommit, bool isTopLevel, void *arg)
@@ -82,8 +104,10 @@ mps_busy_card_init(void)
 	DefineCustomBoolVariable("mps.busy_card_early_release",
 							 "Whether a call that waited for its card releases the card at its commit record.",
 							 "Its commit still returns only after the flush; see the README, \"Busy cards\".",
-							 &early_release, true,
+							 &early_release, false,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = flush_before_refusal;
 	RegisterResourceReleaseCallback(flush_after_release, NULL);
 	RegisterXactCallback(look_for_waiters, NULL);
 }

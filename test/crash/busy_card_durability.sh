@@ -11,6 +11,15 @@
 # The control row must be gone (else the test could not tell), the charges
 # acknowledged must be there.
 #
+# Early release is off by default; the cluster turns it on, and the rounds
+# that test the default turn it off again in their session.
+#
+# Then refusals: a first call commits asynchronously (its WAL not yet on
+# disk), a second is refused because of it (MP304 code used, MP501 key
+# reused, MP504 already refunded), the server is killed: the first call must
+# have survived, since the refusal was an answer resting on it (every MP
+# error flushes the WAL before it is sent). With early release on and off.
+#
 # Called by test/harness.sh with PGBIN, WORK and CRASH_PORT set; prints TAP.
 set -uo pipefail
 : "${PGBIN:?}" "${WORK:?}" "${CRASH_PORT:?}"
@@ -32,19 +41,27 @@ ok() {   # ok <condition-result 0|1> <description>
 q() { psql -X -At -v ON_ERROR_STOP=1 -d "$DB" -c "$1"; }
 bail() { echo "Bail out! $*"; kill_all; exit 1; }
 
+# Every process of this cluster: postgres processes run in the data directory.
 server_pids() {
-  local pm
-  [ -f "$DATA/postmaster.pid" ] || return 0
-  pm=$(head -1 "$DATA/postmaster.pid")
-  echo "$pm"
-  # Its children, from /proc (field 4 of stat is the parent's pid).
-  awk -v pm="$pm" '$4 == pm { print $1 }' /proc/[0-9]*/stat 2>/dev/null
+  local d p
+  d=$(cd "$DATA" 2>/dev/null && pwd -P) || return 0
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/cwd" 2>/dev/null)" = "$d" ] && echo "${p#/proc/}"
+  done
 }
 kill_all() {
-  local p
-  for p in $(server_pids); do kill -KILL "$p" 2>/dev/null; done
-  for _ in $(seq 50); do
-    [ -z "$(for p in $(server_pids); do kill -0 "$p" 2>/dev/null && echo "$p"; done)" ] && break
+  local p pm=
+  [ -f "$DATA/postmaster.pid" ] && pm=$(head -1 "$DATA/postmaster.pid")
+  for _ in $(seq 100); do
+    p=$(server_pids)
+    [ -z "$p" ] && break
+    kill -KILL $p 2>/dev/null
+    sleep 0.1
+  done
+  # A killed postmaster counts as running (kill -0) until it is reaped, and
+  # then a new one refuses to start: wait for that too.
+  for _ in $(seq 200); do
+    [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null || break
     sleep 0.1
   done
 }
@@ -111,6 +128,7 @@ autovacuum = off
 bgwriter_lru_maxpages = 0
 checkpoint_timeout = 1h
 log_min_messages = warning
+mps.busy_card_early_release = on
 EOF
 start
 trap kill_all EXIT
@@ -125,6 +143,10 @@ SELECT mps.recharge_card((SELECT card_id FROM fixture), 100.00, 'fund');
 ALTER TABLE fixture ADD COLUMN qr text;
 UPDATE fixture SET qr = (mps.rotate_card_qr(card_id, 3600, true)).qr_plain;
 CREATE TABLE control (round int);
+-- A member's own card, for the refusal rounds; its codes pay once.
+CREATE TABLE member_card AS
+  SELECT (mps.create_member_profile(p_name := 'Member')).card_id AS card_id;
+SELECT mps.recharge_card((SELECT card_id FROM member_card), 100.00, 'fund-member');
 CHECKPOINT;
 EOF
 
@@ -197,6 +219,85 @@ wait_for s6 S6-DONE
 grep -qx on "$S/s6.out"
 ok $? "with synchronous_standby_names set, a waiting charge keeps the synchronous commit"
 exec 3>&- 4>&-
+
+# ---- the default: a charge that waited keeps its synchronous commit -------------
+q "ALTER SYSTEM RESET synchronous_standby_names" >/dev/null
+q "SELECT pg_reload_conf()" >/dev/null
+[ "$(psql -X -q -At -d "$DB" -c "LOAD 'mps'" -c "SELECT boot_val FROM pg_settings WHERE name = 'mps.busy_card_early_release'")" = off ]
+ok $? "early release is off by default"
+open_session s7 3
+open_session s8 4
+send 3 "BEGIN;"; send 3 "$(charge r4-holder)"; send 3 '\echo S7-CHARGED'
+wait_for s7 S7-CHARGED
+send 4 "SET mps.busy_card_early_release = off;"; send 4 "BEGIN;"; send 4 "$(charge r4-waiter)"
+send 4 "SHOW synchronous_commit;"; send 4 '\echo S8-CHARGED'
+wait_for_lock_waiter
+send 3 "COMMIT;"; send 3 '\echo S7-COMMITTED'
+wait_for s7 S7-COMMITTED
+wait_for s8 S8-CHARGED
+grep -qx on "$S/s8.out"
+ok $? "with early release off, the charge that waited for its card commits synchronously"
+send 4 "COMMIT;"; send 4 '\echo S8-COMMITTED'
+wait_for s8 S8-COMMITTED
+exec 3>&- 4>&-
+
+# ---- refusals rest only on what is on disk ----------------------------------------
+first_async() {   # first_async <sql>: committed asynchronously, acknowledged at once
+  psql -X -q -d "$DB" -v ON_ERROR_STOP=1 -c "SET synchronous_commit = off" -c "$1" >/dev/null
+}
+refused() {   # refused <early release on|off> <sql>: prints the SQLSTATE it failed with
+  psql -X -q -d "$DB" -v VERBOSITY=verbose -c "SET mps.busy_card_early_release = $1" -c "$2" 2>&1 \
+    | sed -n 's/^ERROR:  \([A-Z0-9]\{5\}\):.*/\1/p' | head -1
+}
+member_code() { q "SELECT (mps.rotate_card_qr(card_id, 3600, false)).qr_plain FROM member_card"; }
+member_charge() {   # member_charge <code> <amount> <key>
+  echo "SELECT mps.merchant_charge_by_qr('SHOP1', '$1', $2, '$3')"
+}
+round=10
+for setting in on off; do
+  # MP304: the code was used by a charge whose commit is not on disk yet.
+  round=$((round + 1))
+  code=$(member_code)
+  q "CHECKPOINT" >/dev/null
+  stop_wal_writer
+  first_async "$(member_charge "$code" 1.00 "used-$setting-1")"
+  state=$(refused "$setting" "$(member_charge "$code" 1.00 "used-$setting-2")")
+  control_async_commit $round
+  kill_all; start
+  [ "$state" = MP304 ] && has_charge "used-$setting-1"
+  ok $? "early release $setting: MP304 (code used) was answered only once the charge using it was on disk"
+  [ "$(q "SELECT count(*) FROM control WHERE round = $round")" = 0 ]
+  ok $? "early release $setting: control: a plain asynchronous commit after it is lost"
+
+  # MP501: the key was taken by a charge whose commit is not on disk yet.
+  round=$((round + 1))
+  code=$(member_code)
+  q "CHECKPOINT" >/dev/null
+  stop_wal_writer
+  first_async "$(member_charge "$code" 1.00 "key-$setting")"
+  state=$(refused "$setting" "$(member_charge "$code" 2.00 "key-$setting")")
+  control_async_commit $round
+  kill_all; start
+  [ "$state" = MP501 ] && has_charge "key-$setting"
+  ok $? "early release $setting: MP501 (key reused) was answered only once the first call was on disk"
+
+  # MP504: the payment was refunded by a refund whose commit is not on disk yet.
+  round=$((round + 1))
+  code=$(member_code)
+  tx=$(q "SELECT tx_id FROM mps.merchant_charge_by_qr('SHOP1', '$code', 3.00, 'paid-$setting')")
+  q "CHECKPOINT" >/dev/null
+  stop_wal_writer
+  first_async "SELECT mps.merchant_refund_tx('SHOP1', '$tx', 3.00, 'refund-$setting-1')"
+  state=$(refused "$setting" "SELECT mps.merchant_refund_tx('SHOP1', '$tx', 3.00, 'refund-$setting-2')")
+  control_async_commit $round
+  kill_all; start
+  [ "$state" = MP504 ] && has_charge "refund-$setting-1"
+  ok $? "early release $setting: MP504 (already refunded) was answered only once the refund was on disk"
+  [ "$(q "SELECT count(*) FROM control WHERE round = $round")" = 0 ]
+  ok $? "early release $setting: control: a plain asynchronous commit after it is lost"
+done
+[ "$(q "SELECT count(*) FROM mps.verify_ledger()")" = 0 ]
+ok $? "after every crash, verify_ledger() is clean"
 
 echo "1..$N"
 kill_all
