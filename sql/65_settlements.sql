@@ -18,7 +18,8 @@
 ALTER TABLE mps.settlements ADD COLUMN payout bigint NOT NULL DEFAULT 0;
 CREATE INDEX settlements_merchant_period_idx ON mps.settlements (merchant_id, period_start, period_end);
 
-CREATE FUNCTION mps_internal.wait_for_running_transactions() RETURNS integer
+CREATE FUNCTION mps_internal.wait_for_running_transactions(p_period_end timestamptz DEFAULT 'infinity')
+  RETURNS integer
   AS 'MODULE_PATHNAME', 'mps_wait_for_running_transactions' LANGUAGE C VOLATILE;
 
 CREATE TYPE mps.settlement_view AS (
@@ -82,7 +83,7 @@ BEGIN
   -- Movements of the period that are still being written commit (or not)
   -- first. This comes before any lock or write of ours, so no one we wait for
   -- can be waiting for us.
-  PERFORM mps_internal.wait_for_running_transactions();
+  PERFORM mps_internal.wait_for_running_transactions(p_end);
 
   -- One settler per merchant at a time; charges never take this lock.
   PERFORM pg_advisory_xact_lock(1297101617, hashtext('settle:' || p_merchant.id::text));

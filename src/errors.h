@@ -86,6 +86,7 @@
 #define ERRCODE_MPS_SETTLEMENT_NOT_FOUND    MPS_SQLSTATE('7', '0', '4')
 #define ERRCODE_MPS_SETTLEMENT_PAID         MPS_SQLSTATE('7', '0', '5')
 #define ERRCODE_MPS_CRON_MISSING            MPS_SQLSTATE('7', '0', '6')
+#define ERRCODE_MPS_SETTLEMENT_WAIT         MPS_SQLSTATE('7', '1', '0')
 
 /* MP8xx: pass cards (src/pass.c, src/pass_redeem.c, sql/64_passes.sql) */
 #define ERRCODE_MPS_PASS_PLAN_NOT_FOUND     MPS_SQLSTATE('8', '0', '1')

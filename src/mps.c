@@ -10,6 +10,7 @@
 #include "utils/guc.h"
 
 #include "busy_card.h"
+#include "xact_wait.h"
 #include "mps.h"
 #include "ref_cache.h"
 
@@ -70,6 +71,7 @@ _PG_init(void)
 							 &mps_marketing_enabled, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	mps_busy_card_init();
+	mps_xact_wait_init();
 	mps_ref_cache_init();
 	MarkGUCPrefixReserved("mps");
 }
