@@ -46,13 +46,29 @@ BEGIN
   WHERE r.kind = 'refund'
     AND NOT EXISTS (SELECT 1 FROM mps.transactions p WHERE p.id = r.original_tx_id AND p.kind = 'payment');
 
-  -- Periods of one merchant never overlap, so each transaction is in at most one settlement.
+  -- Periods of one merchant never overlap, so each transaction is in at most
+  -- one settlement: in start order, no period starts before an earlier one
+  -- ended (one sort, not a comparison of every pair).
   RETURN QUERY
-  SELECT 'settlements_disjoint', 'settlement ' || a.id,
-         format('[%s, %s) overlaps settlement %s', a.period_start, a.period_end, b.id)
-  FROM mps.settlements a JOIN mps.settlements b
-    ON a.merchant_id = b.merchant_id AND a.id < b.id AND a.currency = b.currency
-   AND tstzrange(a.period_start, a.period_end) && tstzrange(b.period_start, b.period_end);
+  SELECT 'settlements_disjoint', 'settlement ' || o.id,
+         format('[%s, %s) overlaps an earlier period of merchant %s ending %s',
+                o.period_start, o.period_end, o.merchant_id, o.prev_end)
+  FROM (SELECT s.id, s.merchant_id, s.period_start, s.period_end,
+               max(s.period_end) OVER (PARTITION BY s.merchant_id, s.currency
+                                       ORDER BY s.period_start, s.id
+                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+        FROM mps.settlements s) o
+  WHERE o.period_start < o.prev_end;
+
+  -- Every movement and ledger row belongs to a card that exists.
+  RETURN QUERY
+  SELECT 'transaction_has_card', 'transaction ' || t.id, format('card %s does not exist', t.card_id)
+  FROM mps.transactions t
+  WHERE NOT EXISTS (SELECT 1 FROM mps.cards c WHERE c.id = t.card_id);
+  RETURN QUERY
+  SELECT 'ledger_has_card', 'point ledger row ' || l.id, format('card %s does not exist', l.card_id)
+  FROM mps.point_ledger l
+  WHERE NOT EXISTS (SELECT 1 FROM mps.cards c WHERE c.id = l.card_id);
 
   -- A settlement still matches the transactions of its period.
   RETURN QUERY
