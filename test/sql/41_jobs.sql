@@ -39,3 +39,18 @@ END $$;
 SELECT count(*) > 0 AS pg_cron_ran_the_job FROM cron_probe;
 SELECT cron.unschedule('mps_test_probe');
 DROP TABLE cron_probe;
+
+-- No job outlives the extension: DROP EXTENSION unschedules them first.
+\c mps_cron
+SET client_min_messages = warning;
+SELECT count(*) > 0 AS scheduled FROM mps.schedule_jobs();
+DROP EXTENSION mps CASCADE;
+SELECT count(*) AS jobs_left_after_drop FROM cron.job WHERE jobname LIKE 'mps\_%';
+-- Dropping another extension leaves them alone.
+CREATE EXTENSION mps CASCADE;
+SELECT count(*) > 0 AS scheduled_again FROM mps.schedule_jobs();
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+CREATE EXTENSION tablefunc;
+DROP EXTENSION tablefunc;
+SELECT count(*) > 0 AS jobs_kept FROM cron.job WHERE jobname LIKE 'mps\_%';
+SELECT mps.unschedule_jobs() > 0 AS cleaned_up;
