@@ -42,7 +42,8 @@ CREATE TABLE audit.seal_state (
   checkpoint_next  bigint NOT NULL DEFAULT 1,
   checkpoint_xmax  xid8 NOT NULL DEFAULT '0'
 );
-INSERT INTO audit.seal_state DEFAULT VALUES;
+-- Its one row is made by the first seal (not here), so a restore's COPY of
+-- the dumped row meets no row made by CREATE EXTENSION.
 
 -- Append-only: no UPDATE, DELETE or TRUNCATE for anyone. (A superuser can
 -- still disable the trigger; that is what the hash chain is for.)
@@ -115,6 +116,7 @@ BEGIN
   v_fresh := pg_current_xact_id_if_assigned() IS NULL;
   v_next := (SELECT coalesce(max(l.id), 0) + 1 FROM audit.event_log l);
   v_next_xid := pg_current_xact_id();
+  INSERT INTO audit.seal_state DEFAULT VALUES ON CONFLICT DO NOTHING;
   SELECT * INTO v_state FROM audit.seal_state FOR UPDATE;
 
 

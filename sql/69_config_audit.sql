@@ -3,6 +3,13 @@
 -- an RPC (which also writes its own, meaningful event) or a superuser editing
 -- the table by hand. Movement tables are audited by the C core instead.
 
+-- Whether the statement running is a COPY (a restore, or a bulk load by the
+-- extension owner: API roles cannot write these tables at all).
+CREATE FUNCTION mps_internal.loading_by_copy() RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT current_query() ~* '^\s*copy\s' $$;
+
 CREATE FUNCTION audit.config_change() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -12,6 +19,12 @@ DECLARE
   v_new jsonb := CASE WHEN TG_OP <> 'DELETE' THEN to_jsonb(NEW) END;
   v_row jsonb := coalesce(v_new, v_old);
 BEGIN
+  -- Rows loaded by COPY are a restore (pg_restore writes the extension's
+  -- tables with COPY): their events are restored with audit.event_log
+  -- itself, and new ones would collide with them.
+  IF mps_internal.loading_by_copy() THEN
+    RETURN NULL;
+  END IF;
   PERFORM mps_internal.audit('config.' || TG_TABLE_NAME || '.' || lower(TG_OP), TG_TABLE_NAME,
     coalesce(v_row->>'id', v_row->>'code', v_row->>'merchant_id' || '/' || (v_row->>'user_id'),
              v_row->>'activity_id'),

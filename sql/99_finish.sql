@@ -18,9 +18,9 @@ END
 $revoke$;
 
 -- The tables are members of the extension; without this pg_dump would dump
--- their definitions (as CREATE EXTENSION) but not their rows. The two tables
--- seeded here (currencies, membership_levels) are left out: a restore's
--- CREATE EXTENSION seeds them again (README, Troubleshooting).
+-- their definitions (as CREATE EXTENSION) but not their rows. The two seeded
+-- tables (currencies, membership_levels) too: their seed rows make way for
+-- the dumped ones on restore (98_restore.sql).
 DO $dump$
 DECLARE
   r regclass;
@@ -29,8 +29,6 @@ BEGIN
     SELECT c.oid::regclass FROM pg_class c
     WHERE c.relnamespace IN ('mps'::regnamespace, 'audit'::regnamespace)
       AND c.relkind IN ('r', 'S')
-      AND c.oid NOT IN ('mps.currencies'::regclass, 'mps.membership_levels'::regclass,
-                        pg_get_serial_sequence('mps.membership_levels', 'id')::regclass)
   LOOP
     PERFORM pg_catalog.pg_extension_config_dump(r, '');
   END LOOP;

@@ -221,6 +221,20 @@ run_fuzz() {
   echo "$ok passed, $bad failed"
 }
 
+# test/restore/run.sh dumps a filled database and restores it (TAP).
+run_restore() {
+  say "dump and restore (test/restore)"
+  local log=$WORK/restore.log ok bad rc
+  PGBIN=$PGBIN WORK=$WORK bash "$ROOT/test/restore/run.sh" >"$log" 2>&1
+  rc=$?
+  cat "$log"
+  ok=$(grep -Ec '^ok [0-9]+' "$log" || true)
+  bad=$(grep -Ec '^not ok [0-9]+' "$log" || true)
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
+  PASSED=$((PASSED + ok)); FAILED=$((FAILED + bad))
+  echo "$ok passed, $bad failed"
+}
+
 # test/upgrade/run.sh upgrades the released 0.1.0 (TAP), and leaves an
 # upgraded empty database on which the regress suite then runs again.
 run_upgrade() {
@@ -276,7 +290,7 @@ case "$MODE" in
     assert_build || { echo "assert-enabled compile failed" >&2; FAILED=$((FAILED + 1)); }
     start_cluster
     # MPS_SUITES narrows a run while working, e.g. MPS_SUITES=isolation.
-    for suite in ${MPS_SUITES:-regress isolation pgtap crash fuzz upgrade}; do
+    for suite in ${MPS_SUITES:-regress isolation pgtap crash fuzz restore upgrade}; do
       "run_$suite"
     done
     echo

@@ -142,6 +142,8 @@ normalized_dump() {
     while (<STDIN>) {
       next if /binary_upgrade_set_next_|^SELECT pg_catalog.setval|^\\(un)?restrict |^SET |^SELECT pg_catalog.set_config/;
       s/\b(oid|relfrozenxid|relminmxid) = \x27[0-9]+\x27/$1 = <n>/g;
+      # The required extensions, in any order.
+      s/(binary_upgrade_create_empty_extension\(.*ARRAY\[)([^\]]*)(\])/$1 . join(",", sort split(",", $2)) . $3/e;
       s/(binary_upgrade_create_empty_extension\(\x27mps\x27.*?, \x27[^\x27]*\x27, )\x27\{[0-9,]*\}\x27/$1<config oids>/;
       push @blocks, "" if /^-- Name: /;
       $blocks[-1] .= $_;
