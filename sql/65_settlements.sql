@@ -194,6 +194,32 @@ BEGIN
 END
 $$;
 
+-- The merchant a manager (or the platform admin) reads. Who may ask comes
+-- first: to anyone else an unknown code and another merchant's get the same
+-- refusal, so the code's existence is not told.
+CREATE FUNCTION mps_internal.merchant_for_manager(p_merchant_code text, p_action text)
+RETURNS mps.merchants
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v mps.merchants;
+BEGIN
+  IF mps_internal.caller_is_admin() THEN
+    RETURN mps_internal.merchant_by_code(p_merchant_code);
+  END IF;
+  SELECT * INTO v FROM mps.merchants m
+   WHERE m.code = upper(btrim(p_merchant_code)) AND m.id = ANY (mps_internal.my_merchant_ids(true));
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'permission denied: % for merchant %', p_action, upper(btrim(p_merchant_code))
+      USING ERRCODE = '42501',
+      DETAIL = format('The caller is not a manager of merchant %s.', upper(btrim(p_merchant_code))),
+      HINT = 'Sign in as one of the merchant''s managers.';
+  END IF;
+  RETURN v;
+END
+$$;
+
 -- A merchant's manager (or the platform admin) reads its settlements.
 CREATE FUNCTION mps.list_settlements(p_merchant_code text, p_from timestamptz DEFAULT NULL,
                                      p_to timestamptz DEFAULT NULL)
@@ -202,29 +228,13 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_merchant mps.merchants := mps_internal.merchant_by_code(p_merchant_code);
+  v_merchant mps.merchants := mps_internal.merchant_for_manager(p_merchant_code, 'list_settlements');
 BEGIN
-  PERFORM mps_internal.require_merchant_manager(v_merchant, 'list_settlements');
   RETURN QUERY SELECT * FROM mps_internal.settlement_views(ARRAY(
     SELECT s.id FROM mps.settlements s
     WHERE s.merchant_id = v_merchant.id
       AND (p_from IS NULL OR s.period_end > p_from)
       AND (p_to IS NULL OR s.period_start < p_to)));
-END
-$$;
-
-CREATE FUNCTION mps_internal.require_merchant_manager(p_merchant mps.merchants, p_action text)
-RETURNS void
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-  IF mps_internal.caller_is_admin() OR p_merchant.id = ANY (mps_internal.my_merchant_ids(true)) THEN
-    RETURN;
-  END IF;
-  RAISE EXCEPTION 'permission denied: % for merchant %', p_action, p_merchant.code USING ERRCODE = '42501',
-    DETAIL = format('The caller is not a manager of merchant %s.', p_merchant.code),
-    HINT = 'Sign in as one of the merchant''s managers.';
 END
 $$;
 
@@ -246,9 +256,8 @@ LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_merchant mps.merchants := mps_internal.merchant_by_code(p_merchant_code);
+  v_merchant mps.merchants := mps_internal.merchant_for_manager(p_merchant_code, 'merchant_daily_report');
 BEGIN
-  PERFORM mps_internal.require_merchant_manager(v_merchant, 'merchant_daily_report');
   IF p_from IS NULL OR p_to IS NULL OR p_to < p_from OR p_to - p_from > 366 THEN
     RAISE EXCEPTION 'invalid report range' USING ERRCODE = 'MP701',
       DETAIL = format('[%s, %s].', p_from, p_to),

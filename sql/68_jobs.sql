@@ -117,15 +117,33 @@ AS $$
     ('mps_audit_seal', '* * * * *', 'SELECT audit.seal()')
 $$;
 
+-- pg_cron's functions, and only those: schedule_jobs runs as a superuser, so a
+-- cron.schedule that anyone else created (a fake cron schema) must never be
+-- called. Each object used must be a member of the pg_cron extension.
 CREATE FUNCTION mps_internal.require_cron() RETURNS void
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  v_foreign text;
 BEGIN
-  IF to_regnamespace('cron') IS NULL OR to_regprocedure('cron.schedule(text,text,text)') IS NULL THEN
+  IF NOT EXISTS (SELECT 1 FROM pg_extension e WHERE e.extname = 'pg_cron') THEN
     RAISE EXCEPTION 'pg_cron is not installed in this database' USING ERRCODE = 'MP706',
-      DETAIL = format('Database %s has no cron schema.', current_database()),
+      DETAIL = format('Database %s has no pg_cron extension.', current_database()),
       HINT = 'Add pg_cron to shared_preload_libraries, set cron.database_name to this database and CREATE EXTENSION pg_cron.';
+  END IF;
+  SELECT string_agg(o.name, ', ') INTO v_foreign
+  FROM (VALUES ('cron.schedule(text,text,text)', 'pg_proc'::regclass, to_regprocedure('cron.schedule(text,text,text)')::oid),
+               ('cron.unschedule(name)', 'pg_proc'::regclass, to_regprocedure('cron.unschedule(name)')::oid),
+               ('cron.job', 'pg_class'::regclass, to_regclass('cron.job')::oid)) AS o(name, classid, objid)
+  WHERE o.objid IS NULL OR NOT EXISTS (
+    SELECT 1 FROM pg_depend d, pg_extension e
+    WHERE d.classid = o.classid AND d.objid = o.objid AND d.deptype = 'e'
+      AND d.refclassid = 'pg_extension'::regclass AND d.refobjid = e.oid AND e.extname = 'pg_cron');
+  IF v_foreign IS NOT NULL THEN
+    RAISE EXCEPTION 'cron functions do not belong to pg_cron' USING ERRCODE = 'MP707',
+      DETAIL = format('Not pg_cron''s (or missing): %s.', v_foreign),
+      HINT = 'Remove whatever else defines them; the jobs are scheduled only through the pg_cron extension.';
   END IF;
 END
 $$;
@@ -144,7 +162,7 @@ BEGIN
   PERFORM mps_internal.require_cron();
   FOR j IN SELECT * FROM mps_internal.job_definitions() LOOP
     -- cron.schedule with a job name updates that job when it exists.
-    EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO v_id USING j.job_name, j.schedule, j.command;
+    EXECUTE 'SELECT cron.schedule($1::text, $2::text, $3::text)' INTO v_id USING j.job_name, j.schedule, j.command;
     job_name := j.job_name; schedule := j.schedule; command := j.command; jobid := v_id;
     RETURN NEXT;
   END LOOP;
@@ -165,7 +183,7 @@ BEGIN
   PERFORM mps_internal.require_admin('unschedule_jobs');
   PERFORM mps_internal.require_cron();
   FOR j IN EXECUTE 'SELECT jobname FROM cron.job WHERE jobname LIKE ''mps\_%'' ORDER BY jobname' LOOP
-    EXECUTE 'SELECT cron.unschedule($1)' USING j.jobname;
+    EXECUTE 'SELECT cron.unschedule($1::name)' USING j.jobname;
     v_n := v_n + 1;
   END LOOP;
   PERFORM mps_internal.audit('jobs.unschedule', 'job', NULL, NULL, jsonb_build_object('removed', v_n), NULL);

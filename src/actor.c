@@ -3,23 +3,34 @@
  *
  * PostgREST puts the verified JWT claims into the transaction-local setting
  * request.jwt.claims (after the transaction it reads '' rather than NULL, so
- * '' means "no claims"). Without claims the database role decides: superusers
- * and members of mps_admin are platform admins (psql, pg_cron), but never when
- * the role in effect is one of the API roles anon/authenticated.
+ * '' means "no claims"). Any session can set that setting, so claims count
+ * only while the role in effect is one PostgREST switches into (mps.jwt_roles),
+ * and a service_role claim makes an admin only under the service_role role.
+ * Every other role is who the database says: superusers and members of
+ * mps_admin are platform admins (psql, pg_cron); a login the platform admin
+ * mapped in mps.db_role_users acts as that user (a POS server); anyone else
+ * is nobody.
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+#include "utils/varlena.h"
 #include "utils/uuid.h"
 
 #include "actor.h"
+#include "mps.h"
 #include "spi_util.h"
 
 #define ADMIN_ROLE "mps_admin"
@@ -31,14 +42,96 @@ role_oid(const char *name)
 	return get_role_oid(name, true);
 }
 
+/* Is the role in effect one PostgREST switches into (mps.jwt_roles)? */
 static bool
-is_api_role(Oid role)
+is_jwt_role(Oid role)
 {
-	Oid			anon = role_oid("anon");
-	Oid			authenticated = role_oid("authenticated");
+	char	   *name = GetUserNameFromId(role, true);
+	char	   *list;
+	List	   *names;
+	ListCell   *lc;
+	bool		found = false;
 
-	return (OidIsValid(anon) && role == anon) ||
-		(OidIsValid(authenticated) && role == authenticated);
+	if (name == NULL)
+		return false;
+	list = pstrdup(mps_jwt_roles ? mps_jwt_roles : "");
+	if (!SplitIdentifierString(list, ',', &names))
+		return true;			/* the check hook keeps this from happening; fail closed */
+	foreach(lc, names)
+	{
+		if (strcmp((char *) lfirst(lc), name) == 0)
+			found = true;
+	}
+	list_free(names);
+	pfree(list);
+	return found;
+}
+
+bool
+mps_check_jwt_roles(char **newval, void **extra, GucSource source)
+{
+	char	   *list = pstrdup(*newval ? *newval : "");
+	List	   *names;
+	bool		ok = SplitIdentifierString(list, ',', &names);
+
+	if (!ok)
+		GUC_check_errdetail("mps.jwt_roles must be a comma-separated list of role names.");
+	else
+		list_free(names);
+	pfree(list);
+	return ok;
+}
+
+/* The user a database login was mapped to (mps.db_role_users), if any. */
+static MpsPlan mapped_user = {
+	"SELECT user_id FROM mps.db_role_users WHERE role_name = $1", 1, {NAMEOID}
+};
+
+static bool
+db_role_user(Oid role, pg_uuid_t *user_id)
+{
+	char	   *rolname = GetUserNameFromId(role, true);
+	Oid			rel;
+	HeapTuple	tup;
+	Oid			owner;
+	Oid			save_user;
+	int			save_sec;
+	NameData	n;
+	Datum		v[1];
+	volatile bool found = false;
+
+	/* A 0.1.0 database not yet updated has no such table: nobody is mapped. */
+	rel = get_relname_relid("db_role_users", get_namespace_oid("mps", true));
+	if (rolname == NULL || !OidIsValid(rel))
+		return false;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(rel));
+	if (!HeapTupleIsValid(tup))
+		return false;
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+
+	namestrcpy(&n, rolname);
+	v[0] = NameGetDatum(&n);
+	/*
+	 * Read as the table's owner: the caller (an RLS policy runs this as her)
+	 * may not read the mapping. A nested SPI level of its own, as callers may
+	 * or may not be connected.
+	 */
+	GetUserIdAndSecContext(&save_user, &save_sec);
+	SetUserIdAndSecContext(owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		mps_spi_connect();
+		if (mps_exec(&mapped_user, v, NULL, true, 1) > 0)
+			found = mps_col_uuid(0, 1, user_id); /* copied by value */
+		mps_spi_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_user, save_sec);
+	}
+	PG_END_TRY();
+	return found;
 }
 
 /* Text value of a top-level string key of a jsonb object, or NULL. */
@@ -87,19 +180,22 @@ mps_actor_resolve(MpsActor *actor)
 
 	memset(actor, 0, sizeof(*actor));
 
-	if (claims != NULL && claims[0] != '\0')
+	if (is_jwt_role(outer))
 	{
 		Jsonb	   *jb;
 		char	   *role;
 		char	   *sub;
 
+		actor->via = "jwt";
+		if (claims == NULL || claims[0] == '\0')
+			return;				/* a PostgREST role without claims is nobody */
 		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(claims)));
 		role = jsonb_string(jb, "role");
 		sub = jsonb_string(jb, "sub");
-		actor->via = "jwt";
 
-		/* A service_role claim counts only from a role that is not anon/authenticated. */
-		if (role != NULL && strcmp(role, "service_role") == 0 && !is_api_role(outer))
+		/* A service_role claim counts only under the service_role role itself. */
+		if (role != NULL && strcmp(role, "service_role") == 0 &&
+			OidIsValid(role_oid("service_role")) && outer == role_oid("service_role"))
 			actor->is_admin = true;
 		if (sub != NULL && looks_like_uuid(sub))
 		{
@@ -111,13 +207,15 @@ mps_actor_resolve(MpsActor *actor)
 		return;
 	}
 
+	/* Any other role: claims it set itself count for nothing. */
 	actor->via = "db_role";
-	if (!is_api_role(outer))
 	{
 		Oid			admin = role_oid(ADMIN_ROLE);
 
 		if (superuser_arg(outer) || (OidIsValid(admin) && has_privs_of_role(outer, admin)))
 			actor->is_admin = true;
+		else if (db_role_user(outer, &actor->user_id))
+			actor->has_user = true;
 	}
 }
 

@@ -6,17 +6,21 @@
 #define MPS_ACTOR_H
 
 #include "postgres.h"
+#include "utils/guc.h"
 #include "utils/uuid.h"
 
 typedef struct MpsActor
 {
-	bool		is_admin;		/* platform admin: service_role claim, superuser, or mps_admin member */
-	bool		has_user;		/* a JWT subject is present */
+	bool		is_admin;		/* platform admin: service_role claim under service_role, superuser, or mps_admin member */
+	bool		has_user;		/* a JWT subject, or the user a database login is mapped to */
 	pg_uuid_t	user_id;		/* the JWT subject (auth user id) */
 	const char *via;			/* "jwt" or "db_role" (for the audit log) */
 } MpsActor;
 
 extern void mps_actor_resolve(MpsActor *actor);
+
+/* GUC check hook of mps.jwt_roles. */
+extern bool mps_check_jwt_roles(char **newval, void **extra, GucSource source);
 
 /* Raise 42501 unless the caller is a platform admin. */
 extern void mps_actor_require_admin(const MpsActor *actor, const char *action);

@@ -78,6 +78,7 @@
 
 /* MP6xx: configuration */
 #define ERRCODE_MPS_LEVELS_INVALID          MPS_SQLSTATE('6', '0', '1')
+#define ERRCODE_MPS_SCHEMA_NOT_OURS         MPS_SQLSTATE('6', '0', '2')	/* raised from SQL (install) */
 
 /* MP7xx: settlements and jobs (raised from SQL) */
 #define ERRCODE_MPS_PERIOD_INVALID          MPS_SQLSTATE('7', '0', '1')
@@ -86,6 +87,7 @@
 #define ERRCODE_MPS_SETTLEMENT_NOT_FOUND    MPS_SQLSTATE('7', '0', '4')
 #define ERRCODE_MPS_SETTLEMENT_PAID         MPS_SQLSTATE('7', '0', '5')
 #define ERRCODE_MPS_CRON_MISSING            MPS_SQLSTATE('7', '0', '6')
+#define ERRCODE_MPS_CRON_NOT_PG_CRON        MPS_SQLSTATE('7', '0', '7')
 #define ERRCODE_MPS_SETTLEMENT_WAIT         MPS_SQLSTATE('7', '1', '0')
 
 /* MP8xx: pass cards (src/pass.c, src/pass_redeem.c, sql/64_passes.sql) */

@@ -32,6 +32,20 @@ static MpsTable merchant_user_columns = {
 };
 static MpsRowKey merchant_user = {&merchant_user_columns, 2, {"merchant_id", "user_id"}};
 
+/*
+ * The refusal of a caller who is not the merchant's: the same whether the
+ * code names no merchant or another's, so it tells nothing of which.
+ */
+static void
+not_the_callers(const char *action, const char *code)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: %s for merchant %s", action, code),
+			 errdetail("The caller is not a user of merchant %s.", code),
+			 errhint("Sign in as one of the merchant's operators.")));
+}
+
 void
 mps_merchant_for_call(const MpsActor *actor, const char *code, const char *action, MpsMerchant *m)
 {
@@ -52,11 +66,16 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 	key[0] = DirectFunctionCall1Coll(upper, DEFAULT_COLLATION_OID,
 									 DirectFunctionCall1(btrim1, CStringGetTextDatum(code)));
 	if (!mps_row_read(&merchant_by_code, 0, key, false, v, n, NULL))
+	{
+		/* Only the platform admin learns that a code names no merchant. */
+		if (!actor->is_admin)
+			not_the_callers(action, TextDatumGetCString(key[0]));
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_MERCHANT_UNKNOWN),
 				 errmsg("unknown merchant"),
 				 errdetail("No merchant has code \"%s\".", code),
 				 errhint("Check the merchant code.")));
+	}
 	m->id = *DatumGetUUIDP(v[0]);
 	text_to_cstring_buffer(DatumGetTextPP(v[1]), m->code, sizeof(m->code));
 	strlcpy(m->status, DatumGetCString(v[2]), sizeof(m->status));
@@ -74,11 +93,7 @@ mps_merchant_for_call(const MpsActor *actor, const char *code, const char *actio
 
 	/* Who may act for it comes before what state it is in. */
 	if (!actor->is_admin && !is_user)
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: %s for merchant %s", action, m->code),
-				 errdetail("The caller is not a user of merchant %s.", m->code),
-				 errhint("Sign in as one of the merchant's operators.")));
+		not_the_callers(action, m->code);
 	if (strcmp(m->status, "active") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_MERCHANT_INACTIVE),

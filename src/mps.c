@@ -9,6 +9,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "actor.h"
 #include "busy_card.h"
 #include "xact_wait.h"
 #include "mps.h"
@@ -24,6 +25,7 @@ int			mps_password_bcrypt_cost = 10;
 int			mps_binding_max_attempts = 5;
 int			mps_binding_window = 900;
 bool		mps_marketing_enabled = true;
+char	   *mps_jwt_roles = NULL;
 
 void		_PG_init(void);
 
@@ -70,6 +72,11 @@ _PG_init(void)
 							 "The deployment's plan gate: off refuses every marketing call.",
 							 &mps_marketing_enabled, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("mps.jwt_roles",
+							   "Roles PostgREST switches into; request.jwt.claims count only under these.",
+							   "Any other role is who the database says it is, whatever claims it sets.",
+							   &mps_jwt_roles, "anon,authenticated,service_role",
+							   PGC_SUSET, GUC_LIST_INPUT, mps_check_jwt_roles, NULL, NULL);
 	mps_busy_card_init();
 	mps_xact_wait_init();
 	mps_ref_cache_init();

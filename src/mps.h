@@ -12,6 +12,7 @@ extern int	mps_password_bcrypt_cost;
 extern int	mps_binding_max_attempts;
 extern int	mps_binding_window;
 extern bool mps_marketing_enabled;
+extern char *mps_jwt_roles;
 
 /* First key of the two-int advisory locks MPS takes (ASCII "MPS1"). */
 #define MPS_LOCK_NS_CARD	0x4D505331

@@ -365,10 +365,20 @@ mps_price(MpsPriced *p, const MpsRule *rules, int nrules, int32 card_discount_bp
 	appendStringInfoChar(d, '}');
 }
 
+static void
+not_own_member(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied: price_order for another member"),
+			 errdetail("Members price their own orders; merchant users price anyone's."),
+			 errhint("Pass your own member id.")));
+}
+
 /*
  * price_order(p_member_id, p_items, p_card_id): the price a charge would
  * compute, without charging anything. The card (its discount and currency)
- * is p_card_id, or else the member's own standard card.
+ * is p_card_id (one the member holds), or else her own standard card.
  */
 PG_FUNCTION_INFO_V1(mps_price_order);
 Datum
@@ -379,6 +389,9 @@ mps_price_order(PG_FUNCTION_ARGS)
 		" WHERE b.member_id = $1 AND b.role = 'owner' AND c.card_type = 'standard'"
 		" ORDER BY c.created_at LIMIT 1",
 		1, {UUIDOID}
+	};
+	static MpsPlan members_card = {
+		"SELECT 1 FROM mps.card_bindings WHERE card_id = $1 AND member_id = $2", 2, {UUIDOID, UUIDOID}
 	};
 	static MpsPlan member_exists = {
 		"SELECT auth_user_id FROM mps.member_profiles WHERE id = $1", 1, {UUIDOID}
@@ -393,6 +406,7 @@ mps_price_order(PG_FUNCTION_ARGS)
 	Datum		v[1];
 	pg_uuid_t	auth_user;
 	bool		has_auth;
+	bool		may_price_anyone;
 	char	   *json;
 	MemoryContext fn_cxt = CurrentMemoryContext;
 	MemoryContext old;
@@ -410,23 +424,45 @@ mps_price_order(PG_FUNCTION_ARGS)
 
 	mps_spi_connect();
 	v[0] = UUIDPGetDatum(member);
+	/*
+	 * Who may ask comes first: a member prices her own orders only, and to
+	 * her an absent member and another's look the same (42501).
+	 */
+	may_price_anyone = actor.is_admin || mps_actor_is_merchant_user_anywhere(&actor);
 	if (mps_exec(&member_exists, v, NULL, false, 1) == 0)
+	{
+		if (!may_price_anyone)
+			not_own_member();
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_MEMBER_NOT_FOUND),
 				 errmsg("member not found"),
 				 errdetail("No member %s.", mps_uuid_to_cstring(member)),
 				 errhint("Check the member id.")));
+	}
 	has_auth = mps_col_uuid(0, 1, &auth_user);
-	if (!actor.is_admin && !mps_actor_is_merchant_user_anywhere(&actor) &&
+	if (!may_price_anyone &&
 		!(has_auth && actor.has_user && memcmp(&auth_user, &actor.user_id, sizeof(pg_uuid_t)) == 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied: price_order for another member"),
-				 errdetail("Members price their own orders; merchant users price anyone's."),
-				 errhint("Pass your own member id.")));
+		not_own_member();
 
+	/*
+	 * The card is one the member holds: any other card, present or not, is
+	 * "not found", so its discount is never told.
+	 */
 	if (!PG_ARGISNULL(2))
+	{
+		Datum		cv[2];
+
 		card_id = *PG_GETARG_UUID_P(2);
+		cv[0] = UUIDPGetDatum(&card_id);
+		cv[1] = UUIDPGetDatum(member);
+		if (mps_exec(&members_card, cv, NULL, false, 1) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_MPS_CARD_NOT_FOUND),
+					 errmsg("card not found"),
+					 errdetail("Member %s holds no card %s.", mps_uuid_to_cstring(member),
+							   mps_uuid_to_cstring(&card_id)),
+					 errhint("Pass one of the member's cards, or none for her personal card.")));
+	}
 	else if (mps_exec(&personal_card, v, NULL, false, 1) == 0 || !mps_col_uuid(0, 1, &card_id))
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_CARD_NOT_FOUND),
@@ -434,11 +470,7 @@ mps_price_order(PG_FUNCTION_ARGS)
 				 errdetail("Member %s has no personal card.", mps_uuid_to_cstring(member)),
 				 errhint("Pass p_card_id.")));
 	if (!mps_card_peek(&card_id, &card))
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_CARD_NOT_FOUND),
-				 errmsg("card not found"),
-				 errdetail("No card %s.", mps_uuid_to_cstring(&card_id)),
-				 errhint("Check the card id.")));
+		elog(ERROR, "mps: card %s of a binding is missing", mps_uuid_to_cstring(&card_id));
 
 	mps_parse_items(DatumGetJsonbP(PG_GETARG_DATUM(1)), card.exponent, card.max_amount,
 					card.currency, &priced);

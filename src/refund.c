@@ -170,6 +170,18 @@ tx_not_found(const pg_uuid_t *tx_id)
 			 errhint("Pass the tx_id returned by the charge.")));
 }
 
+/* Told to the platform admin only, who may know whose payment it is. */
+static void
+not_merchant_tx(const pg_uuid_t *tx_id, const char *merchant_code)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
+			 errmsg("transaction belongs to another merchant"),
+			 errdetail("Transaction %s was not taken by merchant %s.",
+					   mps_uuid_to_cstring(tx_id), merchant_code),
+			 errhint("Only the merchant that took a payment can refund it.")));
+}
+
 static char *
 minor_text(int64 minor, int exponent)
 {
@@ -250,6 +262,17 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 	/* The original and its card; checked under the card lock, below. */
 	if (!read_original(orig_id, &orig))
 		tx_not_found(orig_id);
+	/*
+	 * Another merchant's payment is "not found" to a merchant user, as an
+	 * absent one is, and its card is not locked; a payment's merchant never
+	 * changes, so this unlocked read decides.
+	 */
+	if (!orig.has_merchant || memcmp(&orig.merchant_id, &merchant.id, sizeof(pg_uuid_t)) != 0)
+	{
+		if (!actor.is_admin)
+			tx_not_found(orig_id);
+		not_merchant_tx(orig_id, merchant.code);
+	}
 	mps_card_lock_and_load(&orig.card_id, &card);
 
 	/*
@@ -263,13 +286,6 @@ mps_merchant_refund_tx(PG_FUNCTION_ARGS)
 		elog(ERROR, "mps: payment %s vanished under its card lock", mps_uuid_to_cstring(orig_id));
 	orig.refunded = DatumGetInt64(mps_row_value(&ow, 0, 0, &isnull));
 
-	if (!orig.has_merchant || memcmp(&orig.merchant_id, &merchant.id, sizeof(pg_uuid_t)) != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_NOT_MERCHANT_TX),
-				 errmsg("transaction belongs to another merchant"),
-				 errdetail("Transaction %s was not taken by merchant %s.",
-						   mps_uuid_to_cstring(orig_id), merchant.code),
-				 errhint("Only the merchant that took a payment can refund it.")));
 	if (strcmp(orig.kind, "payment") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_NOT_REFUNDABLE),

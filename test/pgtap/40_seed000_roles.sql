@@ -377,7 +377,7 @@ SELECT throws_ok(format('SELECT * FROM mps.merchant_refund_tx(p_merchant_code :=
                  '42501', NULL, 'operator: refunding in the name of another merchant is refused (42501)');
 SELECT throws_ok(format('SELECT * FROM mps.merchant_refund_tx(p_merchant_code := %L, p_tx_id := %L, p_refund_amount := 1.00, p_idempotency_key := %L)',
                         'SEED_A', :'bob_tx', 'oscar-rb-2'),
-                 'MP404', NULL, 'operator: refunding another merchant''s payment through his own is MP404');
+                 'MP505', NULL, 'operator: another merchant''s payment, refunded through his own, is not found (MP505)');
 RESET ROLE;
 
 -- ======================================================================

@@ -198,6 +198,7 @@ SELECT mt.card_state(:'bob_card') AS bob;
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'c_op', true) AS claims_set \gset
+-- to an operator an unknown merchant code is refused as another merchant's is (42501)
 SELECT mt.try(format('SELECT mps.merchant_charge_by_qr(%L, %L, 1.00, %L)', 'NOPE21', :'code3', 'c21-m1')) AS unknown_merchant;
 SELECT mt.try(format('SELECT mps.merchant_charge_by_qr(NULL, %L, 1.00, %L)', :'code3', 'c21-m2')) AS no_merchant;
 SELECT mt.try(format('SELECT mps.merchant_charge_by_qr(%L, %L, 1.00, %L)', 'C21OTHER', :'code3', 'c21-m3')) AS other_merchant;

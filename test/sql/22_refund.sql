@@ -119,7 +119,7 @@ SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'c_op', true) AS claims_set \gset
 -- a refund: MP504
 SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, 1.00, %L)', 'R22SHOP', :'rf3', 'r22-n1')) AS refund_of_refund;
--- a recharge was taken by no merchant: MP404
+-- a recharge was taken by no merchant: not this merchant's, so not found (MP505)
 SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, 1.00, %L)', 'R22SHOP', :'recharge_tx', 'r22-n2')) AS refund_of_recharge;
 -- no such transaction: MP505 (ids of any shape)
 SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, 1.00, %L)', 'R22SHOP', '01890000-0000-7000-8000-000000000000', 'r22-n3')) AS unknown_v7_id;
@@ -159,7 +159,7 @@ COMMIT;
 
 -- ===== who may refund =====
 SELECT tx_id AS pay4 FROM mt.admin_charge(:'bob_card', 'R22SHOP', 20.00, 'r22-c5') \gset
--- the other merchant's operator: MP404 at their merchant, 42501 at ours
+-- the other merchant's operator: not found (MP505) at their merchant, 42501 at ours
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'c_op2', true) AS claims_set \gset
@@ -186,6 +186,7 @@ SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, %L::numeric, %L)', '
 SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, 1.00)', 'R22SHOP', :'pay4')) AS no_key;
 SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, 1.00, %L)', 'R22SHOP', :'pay4', '')) AS empty_key;
 SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, 1.00, %L, %L)', 'R22SHOP', :'pay4', 'r22-i6', repeat('x', 501))) AS reason_501_bytes;
+-- unknown merchant: to an operator the same refusal as another merchant's (42501)
 SELECT mt.try(format('SELECT mps.merchant_refund_tx(%L, %L, 1.00, %L)', 'NOPE22', :'pay4', 'r22-i7')) AS unknown_merchant;
 COMMIT;
 SELECT mt.card_state(:'bob_card') AS bob;
