@@ -26,7 +26,7 @@ BEGIN
   END IF;
   PERFORM mps_internal.audit('config.' || TG_TABLE_NAME || '.' || lower(TG_OP), TG_TABLE_NAME,
     coalesce(v_row->>'id', v_row->>'code', v_row->>'merchant_id' || '/' || (v_row->>'user_id'),
-             v_row->>'activity_id'),
+             v_row->>'activity_id', v_row->>'role_name'),
     v_old, v_new, NULL);
   RETURN NULL;
 END
