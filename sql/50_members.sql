@@ -30,7 +30,11 @@ CREATE TYPE mps.card_view AS (
 
 -- Who may create a profile: the platform admin (for anyone, optionally linked
 -- to an auth user), any merchant user (a member registered at the till, not
--- linked), or a signed-in user for themselves (linked to their own subject).
+-- linked; the merchant is recorded, she is then its customer), or a
+-- signed-in user for themselves (linked to their own subject). Only the
+-- platform admin links an external identity: the app verified the provider's
+-- login, which MPS cannot; anyone else naming one is refused before it is
+-- looked up, so nobody learns whether an id is taken.
 CREATE FUNCTION mps.create_member_profile(
   p_name               text,
   p_phone              text DEFAULT NULL,
@@ -39,7 +43,8 @@ CREATE FUNCTION mps.create_member_profile(
   p_binding_org_id     text DEFAULT NULL,
   p_default_card_type  text DEFAULT 'standard',
   p_currency           text DEFAULT NULL,
-  p_auth_user_id       uuid DEFAULT NULL)
+  p_auth_user_id       uuid DEFAULT NULL,
+  p_merchant_code      text DEFAULT NULL)
 RETURNS mps.member_created
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -60,12 +65,15 @@ DECLARE
   v_card_no text;
   v_level integer;
   v_level_code text;
+  v_my_merchants uuid[];
+  v_registered uuid;
 BEGIN
   -- Who is asking decides whose profile this is.
   IF v_admin THEN
     v_auth := p_auth_user_id;
   ELSIF v_user IS NOT NULL AND mps_internal.is_merchant_user() AND p_auth_user_id IS NULL THEN
     v_auth := NULL;
+    v_my_merchants := mps_internal.my_merchant_ids(false);
   ELSIF v_user IS NOT NULL AND (p_auth_user_id IS NULL OR p_auth_user_id = v_user) THEN
     v_auth := v_user;
   ELSE
@@ -73,6 +81,30 @@ BEGIN
       DETAIL = CASE WHEN v_user IS NULL THEN 'No signed-in user came with the call.'
                     ELSE 'A user may create only their own profile.' END,
       HINT = 'Sign in and create your own profile, or ask the platform admin.';
+  END IF;
+  IF NOT v_admin AND (p_binding_user_org IS NOT NULL OR p_binding_org_id IS NOT NULL) THEN
+    RAISE EXCEPTION 'permission denied: linking an external identity' USING ERRCODE = '42501',
+      DETAIL = 'Only the platform admin links an external identity to a member.',
+      HINT = 'Create the profile without p_binding_user_org/p_binding_org_id; the app''s server links the identity once it verified the provider''s login.';
+  END IF;
+  -- The till that registers a walk-in: named, or the caller's only merchant.
+  -- An unknown code and another merchant's code are refused alike.
+  IF p_merchant_code IS NOT NULL THEN
+    SELECT m.id INTO v_registered FROM mps.merchants m WHERE m.code = upper(btrim(p_merchant_code));
+    IF NOT v_admin AND (v_my_merchants IS NULL OR v_registered IS NULL OR NOT v_registered = ANY (v_my_merchants)) THEN
+      RAISE EXCEPTION 'permission denied: create_member_profile at merchant %', p_merchant_code USING ERRCODE = '42501',
+        DETAIL = 'The caller is not a user of this merchant, or registers her own profile.',
+        HINT = 'Name a merchant you work for, registering a walk-in (no p_auth_user_id).';
+    ELSIF v_registered IS NULL THEN
+      RAISE EXCEPTION 'unknown merchant' USING ERRCODE = 'MP401',
+        DETAIL = format('No merchant with code %L.', p_merchant_code), HINT = 'Check the merchant code.';
+    END IF;
+  ELSIF cardinality(v_my_merchants) = 1 THEN
+    v_registered := v_my_merchants[1];
+  ELSIF cardinality(v_my_merchants) > 1 THEN
+    RAISE EXCEPTION 'merchant is required' USING ERRCODE = 'MP003',
+      DETAIL = format('The caller works for %s merchants.', cardinality(v_my_merchants)),
+      HINT = 'Pass p_merchant_code: the merchant whose till registers the member.';
   END IF;
 
   IF v_name IS NULL OR v_name = '' THEN
@@ -121,11 +153,6 @@ BEGIN
   END IF;
   v_currency := mps_internal.check_currency(p_currency);
 
-  IF v_auth IS NOT NULL AND EXISTS (SELECT 1 FROM mps.member_profiles m WHERE m.auth_user_id = v_auth) THEN
-    RAISE EXCEPTION 'member profile already exists' USING ERRCODE = 'MP102',
-      DETAIL = format('Auth user %s already has a member profile.', v_auth),
-      HINT = 'Read it with get_my_cards(); a user has one profile.';
-  END IF;
   IF v_provider IS NOT NULL AND EXISTS (SELECT 1 FROM mps.member_external_identities i
                                         WHERE i.provider = v_provider AND i.external_id = v_external) THEN
     RAISE EXCEPTION 'external identity already linked' USING ERRCODE = 'MP103',
@@ -133,9 +160,17 @@ BEGIN
       HINT = 'Look the member up by this identity instead of creating a new one.';
   END IF;
 
-  INSERT INTO mps.member_profiles (auth_user_id, name, phone, email)
-  VALUES (v_auth, v_name, v_phone, v_email)
+  -- ON CONFLICT: a concurrent call for the same login waits for the first
+  -- and then gets MP102, as it would a moment later (iso_member_profile_race).
+  INSERT INTO mps.member_profiles (auth_user_id, name, phone, email, registered_merchant_id)
+  VALUES (v_auth, v_name, v_phone, v_email, v_registered)
+  ON CONFLICT (auth_user_id) DO NOTHING
   RETURNING id INTO v_member;
+  IF v_member IS NULL THEN
+    RAISE EXCEPTION 'member profile already exists' USING ERRCODE = 'MP102',
+      DETAIL = format('Auth user %s already has a member profile.', v_auth),
+      HINT = 'Read it with get_my_cards(); a user has one profile.';
+  END IF;
 
   IF v_provider IS NOT NULL THEN
     -- A concurrent insert of the same identity loses here rather than later.
@@ -165,7 +200,8 @@ BEGIN
 
   PERFORM mps_internal.audit('member.create', 'member', v_member::text, NULL,
     jsonb_build_object('name', v_name, 'phone', v_phone, 'email', v_email,
-                       'auth_user_id', v_auth, 'identity', v_provider), NULL);
+                       'auth_user_id', v_auth, 'identity', v_provider,
+                       'registered_merchant_id', v_registered), NULL);
   PERFORM mps_internal.audit('card.issue', 'card', v_card::text, NULL,
     jsonb_build_object('card_no', v_card_no, 'card_type', v_type, 'currency', v_currency,
                        'owner', v_member, 'level', v_level_code), NULL);
@@ -254,8 +290,8 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION mps.create_member_profile(text, text, text, text, text, text, text, uuid),
+REVOKE ALL ON FUNCTION mps.create_member_profile(text, text, text, text, text, text, text, uuid, text),
   mps.get_my_cards(), mps.get_card(uuid), mps_internal.card_views(uuid[], uuid) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION mps.create_member_profile(text, text, text, text, text, text, text, uuid)
+GRANT EXECUTE ON FUNCTION mps.create_member_profile(text, text, text, text, text, text, text, uuid, text)
   TO mps_admin, mps_merchant_api, mps_member_app;
 GRANT EXECUTE ON FUNCTION mps.get_my_cards(), mps.get_card(uuid) TO mps_admin, mps_member_app;

@@ -538,6 +538,9 @@ CREATE TYPE mps.member_hit AS (
   marketing_group   text
 );
 
+-- The platform admin searches every member; a merchant user only the
+-- customers of their merchants (sql/67_customers.sql), phone and card number
+-- masked.
 CREATE FUNCTION mps.search_members(p_query text, p_limit integer DEFAULT 20)
 RETURNS SETOF mps.member_hit
 LANGUAGE plpgsql STABLE SECURITY DEFINER
@@ -545,8 +548,10 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
   v_q text := lower(btrim(p_query));
+  v_admin boolean := mps_internal.caller_is_admin();
+  v_merchants uuid[] := mps_internal.my_merchant_ids(false);
 BEGIN
-  IF NOT (mps_internal.caller_is_admin() OR mps_internal.is_merchant_user()) THEN
+  IF NOT (v_admin OR cardinality(v_merchants) > 0) THEN
     RAISE EXCEPTION 'permission denied: search_members' USING ERRCODE = '42501',
       DETAIL = 'Only merchant users and the platform admin search members.', HINT = 'Sign in as an operator.';
   END IF;
@@ -564,12 +569,14 @@ BEGIN
     SELECT b.member_id FROM mps.cards c JOIN mps.card_bindings b ON b.card_id = c.id
     WHERE c.card_no LIKE v_q
   )
-  SELECT m.id, m.name, m.phone,
-         (SELECT c.card_no FROM mps.card_bindings b JOIN mps.cards c ON c.id = b.card_id
+  SELECT m.id, m.name, CASE WHEN v_admin THEN m.phone ELSE mps_internal.mask_tail(m.phone, 4) END,
+         (SELECT CASE WHEN v_admin THEN c.card_no ELSE mps_internal.mask_tail(c.card_no, 4) END
+          FROM mps.card_bindings b JOIN mps.cards c ON c.id = b.card_id
           WHERE b.member_id = m.id AND b.role = 'owner' ORDER BY c.created_at LIMIT 1),
          g.code
   FROM hits h JOIN mps.member_profiles m ON m.id = h.id
   LEFT JOIN mps.marketing_groups g ON g.id = m.marketing_group_id
+  WHERE v_admin OR mps_internal.is_customer_of(m.id, v_merchants)
   ORDER BY m.name, m.id
   LIMIT p_limit;
 END

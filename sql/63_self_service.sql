@@ -59,18 +59,24 @@ BEGIN
 END
 $$;
 
--- Link a WeChat/Alipay/Line... identity; unique per provider, one per member and provider.
+-- Link a WeChat/Alipay/Line... identity; unique per provider, one per member
+-- and provider. The platform admin's alone (service_role: the app's server,
+-- once it verified the member's login at the provider): an id a member could
+-- name herself would let her take anyone's, and merchants resolve ids to
+-- members.
 CREATE FUNCTION mps.link_external_identity(p_provider text, p_external_id text, p_member_id uuid DEFAULT NULL)
 RETURNS mps.member_view
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-  v_member uuid := mps_internal.member_for_call(p_member_id, 'link_external_identity');
+  v_member uuid;
   v_provider text := nullif(lower(btrim(p_provider)), '');
   v_external text := nullif(btrim(p_external_id), '');
   v_owner uuid;
 BEGIN
+  PERFORM mps_internal.require_admin('link_external_identity');
+  v_member := mps_internal.member_for_call(p_member_id, 'link_external_identity');
   IF v_provider IS NULL OR v_external IS NULL THEN
     RAISE EXCEPTION 'incomplete external identity' USING ERRCODE = 'MP003',
       DETAIL = format('p_provider = %L, p_external_id = %L.', p_provider, p_external_id),
@@ -129,27 +135,42 @@ BEGIN
 END
 $$;
 
--- Look a member up by identity (merchant users and the platform admin).
+-- Look a member up by identity: the platform admin anyone; a merchant user
+-- only the customers of their merchants (sql/67_customers.sql), with contact
+-- data masked and no identity but the one asked about. Another merchant's
+-- customer is "not found", exactly like an identity nobody has.
 CREATE FUNCTION mps.find_member_by_identity(p_provider text, p_external_id text)
 RETURNS mps.member_view
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
+  v_admin boolean := mps_internal.caller_is_admin();
+  v_merchants uuid[] := mps_internal.my_merchant_ids(false);
+  v_provider text := lower(btrim(p_provider));
+  v_external text := btrim(p_external_id);
   v_member uuid;
+  v mps.member_view;
 BEGIN
-  IF NOT (mps_internal.caller_is_admin() OR mps_internal.is_merchant_user()) THEN
+  IF NOT (v_admin OR cardinality(v_merchants) > 0) THEN
     RAISE EXCEPTION 'permission denied: find_member_by_identity' USING ERRCODE = '42501',
       DETAIL = 'Only merchant users and the platform admin look members up.', HINT = 'Sign in as an operator.';
   END IF;
   SELECT i.member_id INTO v_member FROM mps.member_external_identities i
-   WHERE i.provider = lower(btrim(p_provider)) AND i.external_id = btrim(p_external_id);
-  IF v_member IS NULL THEN
+   WHERE i.provider = v_provider AND i.external_id = v_external;
+  IF v_member IS NULL OR NOT (v_admin OR mps_internal.is_customer_of(v_member, v_merchants)) THEN
     RAISE EXCEPTION 'member not found' USING ERRCODE = 'MP101',
-      DETAIL = format('No member has %s identity %L.', p_provider, p_external_id),
+      DETAIL = format('No member %shas %s identity %L.', CASE WHEN v_admin THEN '' ELSE 'of your merchant ' END,
+                      p_provider, p_external_id),
       HINT = 'Register the member with create_member_profile().';
   END IF;
-  RETURN mps_internal.member_view(v_member);
+  v := mps_internal.member_view(v_member);
+  IF NOT v_admin THEN
+    v.phone := mps_internal.mask_tail(v.phone, 4);
+    v.email := mps_internal.mask_email(v.email);
+    v.identities := jsonb_build_array(jsonb_build_object('provider', v_provider, 'external_id', v_external));
+  END IF;
+  RETURN v;
 END
 $$;
 
@@ -212,7 +233,8 @@ BEGIN
 END
 $$;
 
-GRANT EXECUTE ON FUNCTION mps.link_external_identity(text, text, uuid), mps.unlink_external_identity(text, uuid),
+GRANT EXECUTE ON FUNCTION mps.unlink_external_identity(text, uuid),
   mps.get_my_profile(), mps.get_my_bindings(), mps.get_my_transactions(integer, timestamptz, uuid)
   TO mps_admin, mps_member_app;
+GRANT EXECUTE ON FUNCTION mps.link_external_identity(text, text, uuid) TO mps_admin;
 GRANT EXECUTE ON FUNCTION mps.find_member_by_identity(text, text) TO mps_admin, mps_merchant_api;

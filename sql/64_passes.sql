@@ -718,6 +718,17 @@ END
 $$;
 
 -- ---- print templates (platform admin) -----------------------------------------
+-- One active template per type: changes of a type's templates take this lock
+-- first, so two at once run one after the other (a row lock cannot serialize
+-- the type's first templates: there is no row yet), and the later one finds
+-- the earlier's active template and replaces it (iso_print_template_race).
+CREATE FUNCTION mps_internal.lock_print_template_type(p_template_type text) RETURNS void
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+  SELECT pg_advisory_xact_lock(1297101617, hashtext('print_template:' || p_template_type))
+$$;
+
 CREATE FUNCTION mps.create_print_template(
   p_template_type  text,
   p_content        jsonb,
@@ -742,7 +753,7 @@ BEGIN
       HINT = 'Pass e.g. {"type":"PASS_REDEMPTION_SLIP","content":[{"text":"{{plan_name}} x{{uses}}"}]}.';
   END IF;
   -- One active template per type: the new one replaces it.
-  PERFORM 1 FROM mps.print_templates t WHERE t.template_type = v_type FOR UPDATE;
+  PERFORM mps_internal.lock_print_template_type(v_type);
   IF coalesce(p_activate, true) THEN
     UPDATE mps.print_templates t SET is_active = false, updated_at = now()
      WHERE t.template_type = v_type AND t.is_active;
@@ -771,7 +782,7 @@ BEGIN
       DETAIL = format('No template %s, or p_is_active is missing.', coalesce(p_template_id::text, 'NULL')),
       HINT = 'List the templates with list_print_templates().';
   END IF;
-  PERFORM 1 FROM mps.print_templates t WHERE t.template_type = v_old.template_type FOR UPDATE;
+  PERFORM mps_internal.lock_print_template_type(v_old.template_type);
   IF p_is_active THEN
     UPDATE mps.print_templates t SET is_active = false, updated_at = now()
      WHERE t.template_type = v_old.template_type AND t.is_active AND t.id <> v_old.id;

@@ -61,6 +61,13 @@ CREATE POLICY settlements_own ON mps.settlements FOR SELECT
 -- role reads them directly (QR hashes and request hashes stay inside).
 
 GRANT SELECT ON mps.currencies, mps.membership_levels, mps.member_profiles,
-  mps.member_external_identities, mps.card_bindings, mps.cards, mps.point_ledger,
+  mps.member_external_identities, mps.card_bindings, mps.point_ledger,
   mps.transactions, mps.merchants, mps.merchant_users, mps.settlements
   TO mps_admin, mps_merchant_api, mps_member_app;
+-- Cards: every column but binding_password_hash. A card's viewers read its
+-- row, and a bcrypt hash of a password people chose is cracked offline; MPS
+-- checks it as the owner, so no API role (mps_admin neither) needs it. A
+-- column added later is readable only once it is listed here.
+GRANT SELECT (id, card_no, card_type, status, status_reason, currency, balance, points, level_id,
+              fixed_discount_bp, enterprise_name, face_value, expires_at, created_at, updated_at)
+  ON mps.cards TO mps_admin, mps_merchant_api, mps_member_app;

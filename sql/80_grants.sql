@@ -50,6 +50,18 @@ BEGIN
     EXECUTE format('GRANT %s ON %s TO %I', r.priv, r.t, p_to_role);
     v_n := v_n + 1;
   END LOOP;
+  -- Column privileges (mps.cards is readable column by column, without its secret).
+  FOR r IN
+    SELECT c.oid::regclass AS t, att.attname AS col, a.privilege_type AS priv
+    FROM pg_class c
+    JOIN pg_attribute att ON att.attrelid = c.oid AND att.attnum > 0 AND NOT att.attisdropped,
+         aclexplode(att.attacl) a
+    WHERE c.relnamespace IN ('mps'::regnamespace, 'audit'::regnamespace)
+      AND a.grantee = v_group
+  LOOP
+    EXECUTE format('GRANT %s (%I) ON %s TO %I', r.priv, r.col, r.t, p_to_role);
+    v_n := v_n + 1;
+  END LOOP;
   PERFORM mps_internal.audit('grants.copy', 'role', p_to_role, NULL,
     jsonb_build_object('group', p_group, 'privileges', v_n), NULL);
   RETURN v_n;

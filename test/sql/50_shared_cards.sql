@@ -213,21 +213,36 @@ SELECT kind, amount, reason FROM mps.transactions WHERE card_id = :'gift' AND ki
 SELECT t.try(format($$SELECT mps.set_card_status(%L, 'active')$$, :'gift'));
 SELECT t.try(format($$SELECT * FROM mps.merchant_charge_by_qr('CORPSHOP', %L, 1.00, 'after-close')$$, :'vqr'));
 
--- External identities: link, duplicate, look up, unlink.
+-- External identities: only the platform admin links (the app's server, once
+-- it verified the provider's login); members learn nothing by trying.
+SELECT name, identities FROM mps.link_external_identity('wechat', 'wx-employee', :'emp');
+SELECT name, identities FROM mps.link_external_identity('wechat', 'wx-employee', :'emp');
+SELECT t.try(format($$SELECT * FROM mps.link_external_identity('wechat', 'wx-other', %L)$$, :'emp'));
+SELECT t.try(format($$SELECT * FROM mps.link_external_identity('WeChat!', 'x', %L)$$, :'emp'));
+SELECT t.try(format($$SELECT * FROM mps.link_external_identity('line', NULL, %L)$$, :'emp'));
+SELECT t.try(format($$SELECT * FROM mps.link_external_identity('wechat', 'wx-employee', %L)$$, :'outsider'));
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT t.as_user('c0000000-0000-0000-0000-000000000003');
-SELECT name, identities FROM mps.link_external_identity('wechat', 'wx-employee');
-SELECT name, identities FROM mps.link_external_identity('wechat', 'wx-employee');
-SELECT t.try($$SELECT * FROM mps.link_external_identity('wechat', 'wx-other')$$);
-SELECT t.try($$SELECT * FROM mps.link_external_identity('WeChat!', 'x')$$);
-SELECT t.try($$SELECT * FROM mps.link_external_identity('line', NULL)$$);
+SELECT t.try($$SELECT * FROM mps.link_external_identity('line', 'l1')$$);
 SELECT t.try(format($$SELECT * FROM mps.link_external_identity('line', 'l1', %L)$$, :'boss'));
 SELECT t.try($$SELECT * FROM mps.find_member_by_identity('wechat', 'wx-employee')$$);
 SELECT t.as_user('c0000000-0000-0000-0000-000000000004');
 SELECT t.try($$SELECT * FROM mps.link_external_identity('wechat', 'wx-employee')$$);
+SELECT t.try($$SELECT * FROM mps.link_external_identity('wechat', 'wx-unused')$$);
+-- The cashier: the employee paid there, but with the corporate card she has
+-- left since, so she is no longer the shop's customer: "not found", as an
+-- identity nobody has. A walk-in the till registered is found, masked.
 SELECT t.as_user('c0000000-0000-0000-0000-0000000000ff');
-SELECT name FROM mps.find_member_by_identity('wechat', 'wx-employee');
+SELECT t.try($$SELECT * FROM mps.find_member_by_identity('wechat', 'wx-employee')$$);
+SELECT member_id AS walkin FROM mps.create_member_profile(p_name := 'Walk-in', p_phone := '+34 600 111 222',
+                                                           p_email := 'walk.in@example.com') \gset
+RESET ROLE;
+SELECT set_config('request.jwt.claims', '', true) AS platform_admin;
+SELECT identities FROM mps.link_external_identity('line', 'line-walkin', :'walkin');
+SET LOCAL ROLE authenticated;
+SELECT t.as_user('c0000000-0000-0000-0000-0000000000ff');
+SELECT name, phone, email, identities FROM mps.find_member_by_identity('line', 'line-walkin');
 SELECT t.try($$SELECT * FROM mps.find_member_by_identity('wechat', 'nobody')$$);
 SELECT t.as_user('c0000000-0000-0000-0000-000000000003');
 SELECT mps.unlink_external_identity('wechat') AS unlinked;
