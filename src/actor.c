@@ -30,6 +30,7 @@
 #include "utils/uuid.h"
 
 #include "actor.h"
+#include "busy_card.h"
 #include "mps.h"
 #include "spi_util.h"
 
@@ -282,7 +283,12 @@ mps_actor_is_merchant_user_anywhere(const MpsActor *actor)
 	return mps_exec(&merchant_user_anywhere, v, NULL, false, 1) > 0;
 }
 
-/* ---- SQL-callable: the same resolution for the SQL-written RPCs and RLS ---- */
+/*
+ * ---- SQL-callable: the same resolution for the SQL-written RPCs and RLS ----
+ * Every SQL-written RPC, reads included, and every RLS policy asks who is
+ * calling through these; with early release on, that is where a read makes
+ * sure what it can see is on disk (busy_card.c).
+ */
 
 PG_FUNCTION_INFO_V1(mps_caller_is_admin);
 Datum
@@ -290,6 +296,7 @@ mps_caller_is_admin(PG_FUNCTION_ARGS)
 {
 	MpsActor	a;
 
+	mps_flush_if_early_release();
 	mps_actor_resolve(&a);
 	PG_RETURN_BOOL(a.is_admin);
 }
@@ -301,6 +308,7 @@ mps_caller_user_id(PG_FUNCTION_ARGS)
 	MpsActor	a;
 	pg_uuid_t  *u;
 
+	mps_flush_if_early_release();
 	mps_actor_resolve(&a);
 	if (!a.has_user)
 		PG_RETURN_NULL();
@@ -315,6 +323,7 @@ mps_require_admin(PG_FUNCTION_ARGS)
 {
 	MpsActor	a;
 
+	mps_flush_if_early_release();
 	mps_actor_resolve(&a);
 	mps_actor_require_admin(&a, text_to_cstring(PG_GETARG_TEXT_PP(0)));
 	PG_RETURN_VOID();

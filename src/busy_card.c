@@ -149,6 +149,13 @@ busy_card_commit(void)
 }
 
 void
+mps_flush_if_early_release(void)
+{
+	if (early_release)
+		mps_flush_before_report();
+}
+
+void
 mps_flush_before_report(void)
 {
 	XLogRecPtr	upto;

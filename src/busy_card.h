@@ -16,4 +16,10 @@ extern void mps_busy_card_lock(int32 namespace, int32 key);
 /* Flush all WAL written so far: before reporting a movement that may have committed that way. */
 extern void mps_flush_before_report(void);
 
+/*
+ * With early release on: flush all WAL written so far, so that what a read
+ * can see is on disk (a released card's last commit may not be yet).
+ */
+extern void mps_flush_if_early_release(void);
+
 #endif

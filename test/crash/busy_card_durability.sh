@@ -19,6 +19,8 @@
 # reused, MP504 already refunded), the server is killed: the first call must
 # have survived, since the refusal was an answer resting on it (every MP
 # error flushes the WAL before it is sent). With early release on and off.
+# And with early release on, a read through an MPS function (get_card) flushes
+# before it answers.
 #
 # Called by test/harness.sh with PGBIN, WORK and CRASH_PORT set; prints TAP.
 set -uo pipefail
@@ -296,6 +298,20 @@ for setting in on off; do
   [ "$(q "SELECT count(*) FROM control WHERE round = $round")" = 0 ]
   ok $? "early release $setting: control: a plain asynchronous commit after it is lost"
 done
+
+# ---- with early release on, a read through an MPS function rests on disk too -------
+round=$((round + 1))
+q "CHECKPOINT" >/dev/null
+stop_wal_writer
+first_async "SELECT mps.recharge_card((SELECT card_id FROM member_card), 7.00, 'read-on')"
+seen_card=$(psql -X -q -At -d "$DB" -c "SET mps.busy_card_early_release = on" \
+         -c "SELECT balance FROM mps.get_card((SELECT card_id FROM member_card))" 2>&1)
+control_async_commit $round
+kill_all; start
+has_charge read-on
+ok $? "early release on: a balance read through get_card ($seen_card) was answered only once the recharge it shows was on disk"
+[ "$(q "SELECT count(*) FROM control WHERE round = $round")" = 0 ]
+ok $? "early release on: control: a plain asynchronous commit after it is lost"
 [ "$(q "SELECT count(*) FROM mps.verify_ledger()")" = 0 ]
 ok $? "after every crash, verify_ledger() is clean"
 
