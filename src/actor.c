@@ -195,8 +195,7 @@ mps_actor_resolve(MpsActor *actor)
 		sub = jsonb_string(jb, "sub");
 
 		/* A service_role claim counts only under the service_role role itself. */
-		if (role != NULL && strcmp(role, "service_role") == 0 &&
-			OidIsValid(role_oid("service_role")) && outer == role_oid("service_role"))
+		if (role != NULL && strcmp(role, "service_role") == 0 && outer == role_oid("service_role"))
 			actor->is_admin = true;
 		if (sub != NULL && looks_like_uuid(sub))
 		{

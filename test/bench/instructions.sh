@@ -23,7 +23,7 @@ DATA=$WORK/data
 PORT=$(( ${PGPORT:-54329} + 1 ))
 while "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; [ $? -ne 2 ]; do PORT=$((PORT + 1)); done
 OPERATOR=b0000000-0000-4000-8000-000000000001
-CLAIMS="-c request.jwt.claims={\"sub\":\"$OPERATOR\",\"role\":\"authenticated\"}"
+CLAIMS="-c role=authenticated -c request.jwt.claims={\"sub\":\"$OPERATOR\",\"role\":\"authenticated\"}"
 
 die() { echo "instructions: $*" >&2; exit 1; }
 as_owner() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }

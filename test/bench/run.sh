@@ -45,8 +45,9 @@ TPCB_DB=mps_tpcb
 RESULTS=$HERE/results.md
 OPERATOR=b0000000-0000-4000-8000-000000000001
 # The charge and refund runs call as the merchant's operator, the way
-# PostgREST passes a signed-in user: request.jwt.claims, here for the session.
-CLAIMS="-c request.jwt.claims={\"sub\":\"$OPERATOR\",\"role\":\"authenticated\"}"
+# PostgREST passes a signed-in user: role authenticated and request.jwt.claims,
+# here for the session.
+CLAIMS="-c role=authenticated -c request.jwt.claims={\"sub\":\"$OPERATOR\",\"role\":\"authenticated\"}"
 
 mkdir -p "$WORK"
 export PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}

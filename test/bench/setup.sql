@@ -102,3 +102,18 @@ BEGIN
   RETURN round((extract(epoch FROM clock_timestamp() - v_start) * 1000 / p_n)::numeric, 4);
 END
 $$;
+
+-- The RPC runs call as the merchant's operator the way PostgREST does: in role
+-- authenticated with her claims (claims count only under PostgREST's roles).
+-- That role reads the codes and payments it charges and refunds.
+DO $roles$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'authenticated') THEN
+    CREATE ROLE authenticated NOLOGIN NOINHERIT;
+  END IF;
+END
+$roles$;
+SELECT mps.grant_role_privileges('mps_merchant_api', 'authenticated') > 0 AS granted \gset
+GRANT USAGE ON SCHEMA bench TO authenticated;
+GRANT SELECT ON bench.codes, bench.payments TO authenticated;
+GRANT USAGE ON SEQUENCE bench.code_seq TO authenticated;

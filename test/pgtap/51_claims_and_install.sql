@@ -67,8 +67,8 @@ SET LOCAL ROLE tap_app_login;
 SET LOCAL request.jwt.claims = :'admin_claims';
 SELECT throws_ok($$SELECT mps.create_merchant('FORGE51', 'Forged')$$, '42501', NULL,
                  'member-app login with a forged service_role claim: create_merchant is refused (42501)');
-SELECT throws_ok($$SELECT mps.generate_settlement('ATK51A', now() - interval '2 days', now() - interval '1 day')$$,
-                 '42501', NULL, 'member-app login with a forged service_role claim: generate_settlement is refused');
+SELECT throws_ok(format($$SELECT mps.assign_merchant_user('ATK51A', %L, 'manager')$$, :'eve_sub'), '42501', NULL,
+                 'member-app login with a forged service_role claim: cannot make anyone a merchant''s manager');
 -- ... and forges Mia's subject: not Mia.
 SET LOCAL request.jwt.claims = :'mia_claims';
 SELECT throws_ok(format('SELECT * FROM mps.get_card(%L)', :'mia_card'), '42501', NULL,
