@@ -84,6 +84,31 @@ BEGIN
 END
 $$;
 
+-- A name that ends up on slips, receipts and lists: at most p_max characters
+-- and no control characters (a line break or escape would garble a printed
+-- slip). NULL and empty pass: each RPC says itself whether a name is required.
+-- Raises p_errcode, the RPC's own code for its names.
+CREATE FUNCTION mps_internal.check_name(p_name text, p_param text, p_max integer, p_errcode text)
+RETURNS void
+LANGUAGE plpgsql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+  IF length(btrim(p_name)) > p_max THEN
+    RAISE EXCEPTION 'name is too long' USING ERRCODE = p_errcode,
+      DETAIL = format('%s has %s characters.', p_param, length(btrim(p_name))),
+      HINT = format('Pass at most %s characters.', p_max);
+  END IF;
+  IF p_name ~ '[[:cntrl:]]' THEN
+    RAISE EXCEPTION 'name contains control characters' USING ERRCODE = p_errcode,
+      DETAIL = format('%s has a control character (U+%s) at position %s.', p_param,
+                      upper(lpad(to_hex(ascii(substring(p_name FROM '[[:cntrl:]]'))), 4, '0')),
+                      position(substring(p_name FROM '[[:cntrl:]]') IN p_name)),
+      HINT = 'Pass printable text: no tabs, line breaks or other control characters.';
+  END IF;
+END
+$$;
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA mps_internal FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION mps_internal.caller_is_admin(), mps_internal.caller_user_id(),
   mps_internal.my_member_id(), mps_internal.my_card_ids(), mps_internal.my_merchant_ids(boolean),

@@ -115,6 +115,7 @@ BEGIN
       DETAIL = format('p_name has %s characters.', length(v_name)),
       HINT = 'Pass at most 100 characters.';
   END IF;
+  PERFORM mps_internal.check_name(v_name, 'p_name', 100, 'MP106');
   IF v_phone IS NOT NULL AND v_phone !~ '^\+?[0-9]{5,20}$' THEN
     RAISE EXCEPTION 'malformed phone number' USING ERRCODE = 'MP105',
       DETAIL = format('p_phone = %L.', p_phone),

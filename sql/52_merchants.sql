@@ -33,6 +33,7 @@ BEGIN
     RAISE EXCEPTION 'invalid merchant name' USING ERRCODE = 'MP004',
       DETAIL = format('p_name = %L.', p_name), HINT = 'Pass 1 to 200 characters.';
   END IF;
+  PERFORM mps_internal.check_name(p_name, 'p_name', 200, 'MP004');
   IF p_settlement_mode IS NOT NULL AND p_settlement_mode NOT IN ('realtime', 't_plus_1', 'monthly') THEN
     RAISE EXCEPTION 'unknown settlement mode' USING ERRCODE = 'MP004',
       DETAIL = format('p_settlement_mode = %L.', p_settlement_mode),

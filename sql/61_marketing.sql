@@ -150,6 +150,7 @@ BEGIN
       DETAIL = format('p_id = %L, p_name = %L.', p_id, p_name),
       HINT = 'Use an id of 1-64 letters, digits, _ . : - and a name.';
   END IF;
+  PERFORM mps_internal.check_name(p_name, 'p_name', 200, 'MP009');
   INSERT INTO mps.categories (id, name) VALUES (p_id, btrim(p_name))
   ON CONFLICT (id) DO UPDATE SET name = excluded.name, deleted_at = NULL
   RETURNING * INTO v;
@@ -172,6 +173,7 @@ BEGIN
       DETAIL = format('p_id = %L, p_name = %L.', p_id, p_name),
       HINT = 'Use an id of 1-64 letters, digits, _ . : - and a name.';
   END IF;
+  PERFORM mps_internal.check_name(p_name, 'p_name', 200, 'MP009');
   IF p_category_id IS NOT NULL AND NOT EXISTS (
        SELECT 1 FROM mps.categories c WHERE c.id = p_category_id AND c.deleted_at IS NULL) THEN
     RAISE EXCEPTION 'category not found' USING ERRCODE = 'MP113',
@@ -288,11 +290,15 @@ $$;
 
 -- A group keeps at most 6 active percentage rules: pricing stays exact in
 -- 128 bits (src/pricing.c, MPS_MAX_PCT_RULES_PER_GROUP).
+-- The group row is locked first, so two admins adding or activating rules of
+-- one group at once count one after the other (the cap holds; a seventh rule
+-- would make every priced sale of the group fail).
 CREATE FUNCTION mps_internal.check_percentage_room(p_group_id integer) RETURNS void
-LANGUAGE plpgsql STABLE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+  PERFORM 1 FROM mps.marketing_groups g WHERE g.id = p_group_id FOR UPDATE;
   IF (SELECT count(*) FROM mps.mg_discount_rules r WHERE r.marketing_group_id = p_group_id
         AND r.adjustment_type = 'PERCENTAGE' AND r.is_active AND r.deleted_at IS NULL) >= 6 THEN
     RAISE EXCEPTION 'too many percentage rules' USING ERRCODE = 'MP008',
@@ -326,6 +332,8 @@ BEGIN
     RAISE EXCEPTION 'rule name and receipt name are required' USING ERRCODE = 'MP003',
       DETAIL = 'p_name or p_receipt_name is empty.', HINT = 'Name the rule and how receipts show it.';
   END IF;
+  PERFORM mps_internal.check_name(p_name, 'p_name', 200, 'MP009');
+  PERFORM mps_internal.check_name(p_receipt_name, 'p_receipt_name', 100, 'MP009');
   IF p_product_scope IS NULL OR p_product_scope NOT IN ('GLOBAL', 'CATEGORY', 'PRODUCT')
      OR (p_product_scope = 'GLOBAL') <> (p_target_id IS NULL) THEN
     RAISE EXCEPTION 'invalid rule scope' USING ERRCODE = 'MP004',
@@ -406,6 +414,7 @@ BEGIN
       DETAIL = format('name %L, stamps_required %s, reward_quantity %s.', p_name, p_stamps_required, p_reward_quantity),
       HINT = 'Name it; stamps_required 1-1000; reward_quantity 1-100.';
   END IF;
+  PERFORM mps_internal.check_name(p_name, 'p_name', 200, 'MP009');
   IF p_reward_strategy IS NULL OR p_reward_strategy NOT IN ('ECONOMIZADOR', 'GENEROSO', 'DESIGNATED')
      OR (p_reward_strategy = 'DESIGNATED') <> (p_designated_product_id IS NOT NULL) THEN
     RAISE EXCEPTION 'invalid reward strategy' USING ERRCODE = 'MP004',

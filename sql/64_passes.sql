@@ -516,6 +516,7 @@ BEGIN
     RAISE EXCEPTION 'invalid pass plan' USING ERRCODE = 'MP803',
       DETAIL = format('p_name = %L.', p_name), HINT = 'Pass a name of 1 to 100 characters.';
   END IF;
+  PERFORM mps_internal.check_name(p_name, 'p_name', 100, 'MP803');
   IF p_uses IS NOT NULL AND p_uses NOT BETWEEN 1 AND 1000 THEN
     RAISE EXCEPTION 'invalid pass plan' USING ERRCODE = 'MP803',
       DETAIL = format('p_uses_per_purchase = %s.', p_uses), HINT = 'Pass 1 to 1000 uses per purchase.';
@@ -995,23 +996,49 @@ BEGIN
 END
 $$;
 
--- A member's passes for the till (a merchant user) or the back office.
-CREATE FUNCTION mps.list_member_passes(p_member_id uuid)
+-- The member whose own live payment code this is (verified, not used up;
+-- MP301-MP304, MP209): proof that she is at the till (src/qr.c).
+CREATE FUNCTION mps_internal.member_at_till(p_qr_plain text) RETURNS uuid
+  AS 'MODULE_PATHNAME', 'mps_member_at_till' LANGUAGE C STABLE;
+
+-- A member's passes: at the till a merchant user sees them only while she
+-- shows her live payment code (p_qr_plain, not used up: the redemption that
+-- follows uses it); a member sees her own; the platform admin anyone's.
+CREATE FUNCTION mps.list_member_passes(p_member_id uuid DEFAULT NULL, p_qr_plain text DEFAULT NULL)
 RETURNS SETOF mps.member_pass_view
 LANGUAGE plpgsql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+  v_member uuid;
+  v_me uuid := mps_internal.my_member_id();
 BEGIN
-  IF NOT mps_internal.caller_is_admin() AND NOT mps_internal.is_merchant_user() THEN
-    RAISE EXCEPTION 'permission denied: list_member_passes needs a merchant user or the platform admin'
-      USING ERRCODE = '42501', DETAIL = 'The caller is neither.', HINT = 'Members read their passes with get_my_passes().';
-  END IF;
-  IF p_member_id IS NULL OR NOT EXISTS (SELECT 1 FROM mps.member_profiles m WHERE m.id = p_member_id) THEN
-    RAISE EXCEPTION 'member not found' USING ERRCODE = 'MP101',
-      DETAIL = format('No member %s.', coalesce(p_member_id::text, 'NULL')), HINT = 'Check the member id.';
+  IF mps_internal.caller_is_admin() THEN
+    v_member := coalesce(p_member_id, CASE WHEN p_qr_plain IS NOT NULL THEN mps_internal.member_at_till(p_qr_plain) END);
+    IF v_member IS NULL OR NOT EXISTS (SELECT 1 FROM mps.member_profiles m WHERE m.id = v_member) THEN
+      RAISE EXCEPTION 'member not found' USING ERRCODE = 'MP101',
+        DETAIL = format('No member %s.', coalesce(p_member_id::text, 'NULL')), HINT = 'Check the member id.';
+    END IF;
+  ELSIF v_me IS NOT NULL AND p_qr_plain IS NULL AND coalesce(p_member_id, v_me) = v_me THEN
+    v_member := v_me;
+  ELSIF NOT mps_internal.is_merchant_user() THEN
+    RAISE EXCEPTION 'permission denied: list_member_passes of another member' USING ERRCODE = '42501',
+      DETAIL = 'Only the member herself, a merchant user she shows her code to, or the platform admin.',
+      HINT = 'Members read their own passes with get_my_passes() or without p_member_id.';
+  ELSIF p_qr_plain IS NULL THEN
+    RAISE EXCEPTION 'the member''s payment code is required' USING ERRCODE = 'MP003',
+      DETAIL = 'p_qr_plain is missing; a merchant sees a member''s passes only while she is at the till.',
+      HINT = 'Scan the code the member shows in her app (rotate_card_qr).';
+  ELSE
+    v_member := mps_internal.member_at_till(p_qr_plain);
+    -- Another member than the code's holder reads as absent.
+    IF p_member_id IS DISTINCT FROM v_member AND p_member_id IS NOT NULL THEN
+      RAISE EXCEPTION 'member not found' USING ERRCODE = 'MP101',
+        DETAIL = 'The code shown is not this member''s.', HINT = 'Leave p_member_id out: the code names the member.';
+    END IF;
   END IF;
   RETURN QUERY SELECT * FROM mps_internal.member_pass_views(ARRAY(
-    SELECT m.id FROM mps.member_passes m WHERE m.member_id = p_member_id));
+    SELECT m.id FROM mps.member_passes m WHERE m.member_id = v_member));
 END
 $$;
 
@@ -1086,7 +1113,8 @@ CREATE FUNCTION mps.redeem_pass(
   p_lines            jsonb,
   p_idempotency_key  text DEFAULT NULL,
   p_order_no         text DEFAULT NULL,
-  p_payments         jsonb DEFAULT NULL)
+  p_payments         jsonb DEFAULT NULL,
+  p_qr_plain         text DEFAULT NULL)
 RETURNS mps.pass_redemption_result
 AS 'MODULE_PATHNAME', 'mps_redeem_pass'
 LANGUAGE C VOLATILE SECURITY DEFINER
@@ -1115,9 +1143,9 @@ GRANT EXECUTE ON FUNCTION
   TO mps_admin;
 GRANT EXECUTE ON FUNCTION
   mps.purchase_pass(text, text, uuid, integer, jsonb, text, text),
-  mps.redeem_pass(text, uuid, jsonb, text, text, jsonb),
-  mps.list_member_passes(uuid)
+  mps.redeem_pass(text, uuid, jsonb, text, text, jsonb, text)
   TO mps_admin, mps_merchant_api;
+GRANT EXECUTE ON FUNCTION mps.list_member_passes(uuid, text) TO mps_admin, mps_merchant_api, mps_member_app;
 GRANT EXECUTE ON FUNCTION mps.list_pass_plans(boolean) TO mps_admin, mps_merchant_api, mps_member_app;
 GRANT EXECUTE ON FUNCTION mps.get_my_passes(), mps.get_my_pass_redemptions(uuid, integer)
   TO mps_admin, mps_member_app;

@@ -74,6 +74,12 @@ BEGIN
       DETAIL = format('[%s, %s) is empty or incomplete.', p_start, p_end),
       HINT = 'Pass p_period_start < p_period_end.';
   END IF;
+  -- A period is real time: no infinities, nothing before 1970 or after 9999.
+  IF p_start < '1970-01-01 00:00+00' OR p_end > '9999-12-31 00:00+00' THEN
+    RAISE EXCEPTION 'invalid settlement period' USING ERRCODE = 'MP701',
+      DETAIL = format('[%s, %s) is not within 1970-01-01 and 9999-12-31.', p_start, p_end),
+      HINT = 'Pass the period''s real start and end.';
+  END IF;
   IF p_end > clock_timestamp() THEN
     RAISE EXCEPTION 'settlement period has not ended yet' USING ERRCODE = 'MP702',
       DETAIL = format('The period ends at %s.', p_end),
@@ -258,10 +264,13 @@ AS $$
 DECLARE
   v_merchant mps.merchants := mps_internal.merchant_for_manager(p_merchant_code, 'merchant_daily_report');
 BEGIN
-  IF p_from IS NULL OR p_to IS NULL OR p_to < p_from OR p_to - p_from > 366 THEN
+  -- Finite days between 1970 and 9999 first: infinity or year 5874897 would
+  -- fail the day arithmetic below with 22008.
+  IF p_from IS NULL OR p_to IS NULL OR p_from < '1970-01-01' OR p_to > '9999-12-30'
+     OR p_to < p_from OR p_to - p_from > 366 THEN
     RAISE EXCEPTION 'invalid report range' USING ERRCODE = 'MP701',
       DETAIL = format('[%s, %s].', p_from, p_to),
-      HINT = 'Pass p_from <= p_to, at most 366 days apart.';
+      HINT = 'Pass days between 1970-01-01 and 9999-12-30, p_from <= p_to, at most 366 days apart.';
   END IF;
   RETURN QUERY
   SELECT (t.created_at AT TIME ZONE v_merchant.timezone)::date, c.card_type, t.currency,

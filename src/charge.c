@@ -35,6 +35,7 @@
 #include "pricing.h"
 #include "qr.h"
 #include "spi_util.h"
+#include "tag.h"
 #include "stamps.h"
 #include "txview.h"
 
@@ -119,7 +120,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	char	   *merchant_code = arg_text(fcinfo, 0);
 	char	   *qr_plain = arg_text(fcinfo, 1);
 	char	   *key = arg_text(fcinfo, 3);
-	char	   *tag = arg_jsonb_text(fcinfo, 4);
+	char	   *tag;
 	char	   *order_no = arg_text(fcinfo, 5);
 	char	   *items = arg_jsonb_text(fcinfo, 6);
 	MpsPriced	priced;
@@ -148,6 +149,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	mps_actor_require_user(&actor, operation);
 	mps_idem_check_key(key);
 	mps_order_check(order_no);
+	tag = mps_tag_arg(fcinfo, 4);
 	if (!PG_ARGISNULL(6) || redeem)
 		mps_require_marketing();
 	if (redeem && PG_ARGISNULL(6))

@@ -20,6 +20,8 @@
 #define ERRCODE_MPS_ITEMS_INVALID           MPS_SQLSTATE('0', '0', '6')
 #define ERRCODE_MPS_RAW_AMOUNT_MISMATCH     MPS_SQLSTATE('0', '0', '7')
 #define ERRCODE_MPS_TOO_MANY_RULES          MPS_SQLSTATE('0', '0', '8')
+#define ERRCODE_MPS_LABEL_INVALID           MPS_SQLSTATE('0', '0', '9')	/* raised in SQL */
+#define ERRCODE_MPS_TAG_INVALID             MPS_SQLSTATE('0', '1', '0')
 
 /* MP1xx: members and identities */
 #define ERRCODE_MPS_MEMBER_NOT_FOUND        MPS_SQLSTATE('1', '0', '1')

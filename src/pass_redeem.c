@@ -10,6 +10,11 @@
  * cash or by bank card only (any third-party amount is refused), and makes an
  * invoice due. The result carries the print job rendered from the active
  * PASS_REDEMPTION_SLIP template, or says that none was produced.
+ *
+ * The member must be at the till: a merchant user redeems only with her own
+ * live payment code (p_qr_plain), which the redemption uses up like a charge
+ * does, and only a pass of the code's holder. The platform admin (back
+ * office) may redeem without one.
  */
 #include "postgres.h"
 
@@ -32,6 +37,7 @@
 #include "merchant.h"
 #include "money.h"
 #include "pass.h"
+#include "qr.h"
 #include "spi_util.h"
 
 #define LINE_HINT "Pass p_lines as [{\"product\": \"MILK_TEA\", \"category\": \"TEA\", \"quantity\": 1, \"extra\": 0.00}, ...]: each item one use, \"extra\" its surcharge."
@@ -259,7 +265,7 @@ require_redeemable(const pg_uuid_t *pass_id, const char *status, bool on_hold, c
 	}
 }
 
-/* redeem_pass(p_merchant_code, p_pass_id, p_lines, p_idempotency_key, p_order_no, p_payments) */
+/* redeem_pass(p_merchant_code, p_pass_id, p_lines, p_idempotency_key, p_order_no, p_payments, p_qr_plain) */
 PG_FUNCTION_INFO_V1(mps_redeem_pass);
 Datum
 mps_redeem_pass(PG_FUNCTION_ARGS)
@@ -274,6 +280,10 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 	char	   *key = pass_arg_text(fcinfo, 3);
 	char	   *order_no = pass_arg_text(fcinfo, 4);
 	Jsonb	   *payments = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
+	char	   *qr_plain = pass_arg_text(fcinfo, 6);
+	char		lookup[MPS_QR_LOOKUP_LEN + 1];
+	char		secret[MPS_QR_SECRET_LEN + 1];
+	MpsQr		qr;
 	int			nlines;
 	int32		uses;
 	int64		extra_total;
@@ -295,6 +305,7 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 	ArrayType  *products;
 	ArrayType  *categories;
 	bool		isnull;
+	bool		found;
 	Datum		v[15];
 	char		n[15];
 	MpsJson        vars;
@@ -312,6 +323,15 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 
 	mps_spi_connect();
 	mps_merchant_for_call(&actor, merchant_code, "redeem_pass", &merchant);
+	/* The member's presence, right after who may act: nothing about the pass before it. */
+	if (qr_plain)
+		mps_qr_parse(qr_plain, lookup, secret);
+	else if (!actor.is_admin)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_PARAMETER_REQUIRED),
+				 errmsg("the member's payment code is required"),
+				 errdetail("p_qr_plain is missing; a pass is redeemed only with its member at the till."),
+				 errhint("Scan the code the member shows in her app (rotate_card_qr); it is used up by the redemption.")));
 	nlines = parse_lines(jlines, merchant.exponent, merchant.max_amount, merchant.currency,
 						 lines, &uses, &extra_total);
 	pass_parse_payments(payments, merchant.exponent, merchant.max_amount, merchant.currency, &pay);
@@ -374,6 +394,7 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 	mps_reqhash_str(&h, "end-of-lines");
 	pass_hash_payments(&h, &pay);
 	mps_reqhash_str(&h, order_no);
+	mps_reqhash_str(&h, qr_plain ? lookup : NULL);
 	mps_reqhash_final(&h);
 	if (!mps_idem_claim(&merchant.id, key, "pass_redeem", &h, &batch_id, at, &prior, &prior_at))
 	{
@@ -381,18 +402,24 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 		mps_spi_finish();
 		PG_RETURN_DATUM(result);
 	}
+	if (qr_plain)
+		mps_qr_verify_member(qr_plain, &qr);
 	if (order_no)
 		claim_redemption_order(&merchant, order_no, pass_id, &batch_id, at);
 
 	/* The pass, locked: concurrent redemptions and top-ups of it wait here. */
 	v[0] = UUIDPGetDatum(pass_id);
-	if (mps_exec(&pass_for_update, v, NULL, false, 1) == 0)
+	found = mps_exec(&pass_for_update, v, NULL, false, 1) == 1;
+	if (found)
+		mps_col_uuid(0, 1, &member_id);
+	/* Another member's pass reads as absent: the code shows who is here. */
+	if (!found || (qr_plain && memcmp(&member_id, &qr.holder_member_id, sizeof(pg_uuid_t)) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_PASS_NOT_FOUND),
 				 errmsg("pass not found"),
-				 errdetail("No pass %s.", mps_uuid_to_cstring(pass_id)),
-				 errhint("Check the pass id.")));
-	mps_col_uuid(0, 1, &member_id);
+				 errdetail(qr_plain ? "The member whose code was shown has no pass %s." : "No pass %s.",
+						   mps_uuid_to_cstring(pass_id)),
+				 errhint("Check the pass id (shown in the member's app).")));
 	status = mps_col_text(0, 2);
 	on_hold = mps_col_bool(0, 3, false);
 	remaining = mps_col_int32(0, 4, 0);
@@ -430,6 +457,8 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 						   uses, uses == 1 ? "" : "s", mps_uuid_to_cstring(pass_id), remaining),
 				 errhint("Redeem fewer items, or the member buys more uses.")));
 
+	if (qr_plain)
+		mps_qr_consume(&qr, &batch_id);
 	v[0] = UUIDPGetDatum(pass_id);
 	v[1] = Int32GetDatum(uses);
 	v[2] = TimestampTzGetDatum(at);
@@ -511,6 +540,8 @@ mps_redeem_pass(PG_FUNCTION_ARGS)
 		mps_json_int(&after, "extra_total", extra_total);
 		mps_json_bool(&after, "invoice_due", extra_total > 0);
 		mps_json_raw(&after, "payments", pay.json);
+		if (qr_plain)
+			mps_json_int(&after, "qr_id", qr.id);
 		mps_audit(&actor, "pass.redeem", "member_pass", mps_uuid_to_cstring(pass_id), NULL,
 				  mps_json_finish(&after), key);
 	}

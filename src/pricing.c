@@ -19,6 +19,7 @@
 
 #include "catalog/pg_type.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -89,6 +90,41 @@ id_field(JsonbContainer *obj, const char *key, int line, bool required)
 	return s;
 }
 
+static MpsPlan catalogue_categories = {
+	"SELECT p.id, p.category_id FROM mps.products p WHERE p.id = ANY ($1) AND p.deleted_at IS NULL",
+	1, {TEXTARRAYOID}
+};
+
+/*
+ * Where the catalogue holds a line's product, the line's category is the
+ * catalogue's, whatever the till sent: CATEGORY rules and stamp targets go by
+ * it, so a till cannot move an item into a discounted or stamped category.
+ * Products the catalogue does not hold keep the till's category.
+ */
+static void
+catalogue_categories_apply(MpsPriced *out)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * out->nlines);
+	Datum		v[1];
+	uint64		n;
+	uint64		r;
+	int			i;
+
+	for (i = 0; i < out->nlines; i++)
+		ids[i] = CStringGetTextDatum(out->lines[i].product_id);
+	v[0] = PointerGetDatum(construct_array(ids, out->nlines, TEXTOID, -1, false, TYPALIGN_INT));
+	n = mps_exec(&catalogue_categories, v, NULL, false, 0);
+	for (r = 0; r < n; r++)
+	{
+		char	   *id = mps_col_text(r, 1);
+		char	   *category = mps_col_text(r, 2);
+
+		for (i = 0; i < out->nlines; i++)
+			if (strcmp(out->lines[i].product_id, id) == 0)
+				out->lines[i].category_id = category;
+	}
+}
+
 void
 mps_parse_items(Jsonb *items, int exponent, int64 max_amount, const char *currency, MpsPriced *out)
 {
@@ -123,8 +159,8 @@ mps_parse_items(Jsonb *items, int exponent, int64 max_amount, const char *curren
 			items_invalid(i + 1, "quantity must be a whole number");
 		qty_text = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
 		qty = strtol(qty_text, &end, 10);
-		if (*end != '\0' || qty < 1 || qty > 10000)
-			items_invalid(i + 1, "quantity must be a whole number from 1 to 10000");
+		if (*end != '\0' || qty < 1 || qty > MPS_MAX_LINE_QUANTITY)
+			items_invalid(i + 1, psprintf("quantity must be a whole number from 1 to %d", MPS_MAX_LINE_QUANTITY));
 		line->quantity = (int32) qty;
 
 		v = item_field(item->val.binary.data, "unit_price");
@@ -142,6 +178,7 @@ mps_parse_items(Jsonb *items, int exponent, int64 max_amount, const char *curren
 					 errdetail("The items add up to more than the currency's limit."),
 					 errhint("Split the order.")));
 	}
+	catalogue_categories_apply(out);
 }
 
 static MpsPlan member_group = {

@@ -10,6 +10,8 @@
 #include "utils/uuid.h"
 
 #define MPS_MAX_PCT_RULES_PER_GROUP 6
+/* Units on one line item (MP006 above): a till line, not a wholesale order. */
+#define MPS_MAX_LINE_QUANTITY 1000
 
 typedef struct MpsRule
 {
@@ -45,7 +47,10 @@ typedef struct MpsPriced
 	StringInfoData details;		/* JSON: lines with their applied rules, totals */
 } MpsPriced;
 
-/* Parse p_items (MP004 on anything malformed). */
+/*
+ * Parse p_items (MP006 on anything malformed); a product the catalogue holds
+ * takes its category from there. Needs SPI.
+ */
 extern void mps_parse_items(Jsonb *items, int exponent, int64 max_amount, const char *currency,
 							MpsPriced *out);
 

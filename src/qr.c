@@ -179,6 +179,68 @@ mps_qr_raise_taken(const MpsQr *qr)
 	elog(ERROR, "mps: QR code %lld is live but could not be consumed", (long long) qr->id);
 }
 
+/* ---- the member at the till (pass redemption and listing) ---- */
+
+void
+mps_qr_verify_member(const char *plain, MpsQr *qr)
+{
+	const char *role;
+
+	mps_qr_verify(plain, qr);
+	/* A card's shared code sits on a counter or a display: it shows no one is here. */
+	if (!qr->has_holder)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_QR_INVALID),
+				 errmsg("invalid QR code"),
+				 errdetail("A card's shared code names no member."),
+				 errhint("Ask the member to show her own code (rotate_card_qr in her app).")));
+	role = mps_card_binding_role(&qr->card_id, &qr->holder_member_id);
+	if (role == NULL || strcmp(role, "viewer") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_NOT_BOUND),
+				 errmsg("the code's holder is no longer bound to its card"),
+				 errdetail("The member who made this code is not bound to card %s (or only as a viewer).",
+						   mps_uuid_to_cstring(&qr->card_id)),
+				 errhint("Ask the member to show a code of a card she holds.")));
+}
+
+static MpsPlan consume_code = {
+	"UPDATE mps.card_qr_codes SET used_at = now(), used_tx_id = $2"
+	" WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
+	2, {INT8OID, UUIDOID}
+};
+
+void
+mps_qr_consume(const MpsQr *qr, const pg_uuid_t *use_id)
+{
+	Datum		v[2];
+
+	v[0] = Int64GetDatum(qr->id);
+	v[1] = UUIDPGetDatum((pg_uuid_t *) use_id);
+	/* A charge with the same code waits for this row or makes this wait: one of them wins. */
+	if (mps_exec(&consume_code, v, NULL, false, 0) != 1)
+		mps_qr_raise_taken(qr);
+}
+
+/*
+ * mps_internal.member_at_till(p_qr_plain) -> uuid: the member whose own live
+ * code this is (verified, not consumed). For list_member_passes: a merchant
+ * sees a member's passes only while she shows a code.
+ */
+PG_FUNCTION_INFO_V1(mps_member_at_till);
+Datum
+mps_member_at_till(PG_FUNCTION_ARGS)
+{
+	MpsQr		qr;
+	pg_uuid_t  *member = palloc(sizeof(pg_uuid_t));
+
+	mps_spi_connect();
+	mps_qr_verify_member(PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0)), &qr);
+	mps_spi_finish();
+	*member = qr.holder_member_id;
+	PG_RETURN_UUID_P(member);
+}
+
 /* ---- issuing ---- */
 
 typedef struct QrIssued

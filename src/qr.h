@@ -40,4 +40,15 @@ extern void mps_qr_require_live(const MpsQr *qr, bool used, bool revoked);
 /* After a consumption found the code taken: raise the error its state calls for. */
 mps_noreturn extern void mps_qr_raise_taken(const MpsQr *qr);
 
+/*
+ * Proof that the member is present, for what moves uses rather than money
+ * (pass redemption, listing her passes): mps_qr_verify, and the code must be
+ * a member's own (not a card's shared code) whose holder is still bound to
+ * its card, not as a viewer (MP301, MP209). Needs SPI; takes no lock.
+ */
+extern void mps_qr_verify_member(const char *plain, MpsQr *qr);
+
+/* Use up a verified single-use code for use_id (a redemption batch); MP303/MP304 when taken meanwhile. */
+extern void mps_qr_consume(const MpsQr *qr, const pg_uuid_t *use_id);
+
 #endif

@@ -26,6 +26,7 @@
 #include "ids.h"
 #include "money.h"
 #include "spi_util.h"
+#include "tag.h"
 #include "txview.h"
 
 static Datum
@@ -78,8 +79,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 	pg_uuid_t  *card_id;
 	char	   *key = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
 	char	   *method = PG_ARGISNULL(3) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(3));
-	char	   *tag = PG_ARGISNULL(4) ? NULL
-		: DatumGetCString(DirectFunctionCall1(jsonb_out, PG_GETARG_DATUM(4)));
+	char	   *tag;
 	int64		amount;
 	MpsCard		card;
 	pg_uuid_t	member;
@@ -103,6 +103,7 @@ mps_recharge_card(PG_FUNCTION_ARGS)
 				 errhint("Pass the card's id.")));
 	card_id = PG_GETARG_UUID_P(0);
 	mps_idem_check_key(key);
+	tag = mps_tag_arg(fcinfo, 4);
 	if (method)
 	{
 		bool		ok = strlen(method) >= 1 && strlen(method) <= 32;

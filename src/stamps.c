@@ -6,7 +6,8 @@
  * A member's progress row is locked FOR UPDATE before it changes, so two
  * charges of one member on different cards cannot spend the same stamps.
  * Earning: for each active activity of the member's group, the paid (not
- * comped) units of the lines that match its stamp targets. Redeeming consumes
+ * comped) units of the lines that match its stamp targets and cost more than
+ * zero after their rules (a free line earns nothing). Redeeming consumes
  * stamps_required: a cyclic activity keeps the rest and counts a cycle, a
  * one-off closes for the member. A full refund reverses the charge's earning
  * (never below zero) and its redemption; a partial refund changes no stamps.
@@ -297,8 +298,9 @@ mps_stamps_commit(const pg_uuid_t *member, int32 group_id, const MpsPriced *pric
 		int32		earned = 0;
 		Progress	p;
 
+		/* Paid units only: a line that costs nothing after its rules earns nothing. */
 		for (j = 0; j < priced->nlines; j++)
-			if (line_matches(&acts[i], 's', &priced->lines[j]))
+			if (priced->lines[j].final_amount > 0 && line_matches(&acts[i], 's', &priced->lines[j]))
 				earned += priced->lines[j].quantity - priced->lines[j].comped_units;
 		if (earned == 0)
 			continue;

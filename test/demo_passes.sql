@@ -56,36 +56,48 @@ SELECT plan_code, review_state, review_note, pass_status, pass_remaining_uses
 FROM mps.activate_member_pass(p_order_id := :'demo_carol_order', p_note := 'first-time customer, approved');
 
 \echo
-\echo '-- two redemptions at the till'
-SELECT pass_id AS demo_alice_pass FROM mps.list_member_passes(:'demo_alice') WHERE plan_code = 'MILKTEA10' \gset
+\echo '-- two redemptions at the till, each with the payment code Alice shows in her app'
+\echo '-- (the redemption uses the code up, like a charge; here the back office makes it for her)'
+SELECT qr_plain AS demo_alice_qr FROM mps.rotate_card_qr(:'demo_alice_card') \gset
 BEGIN;
 SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = :'op_claims';
+\echo '-- the operator scans her code: her passes'
+SELECT pass_id AS demo_alice_pass FROM mps.list_member_passes(p_qr_plain := :'demo_alice_qr')
+WHERE plan_code = 'MILKTEA10' \gset
 \echo '-- (1) zero-amount: two milk teas, uses only: no order, no invoice'
 SELECT plan_code, uses, remaining_uses, extra_total, invoice_due, coalesce(order_no, '-') AS order_no, slip_produced
 FROM mps.redeem_pass(p_merchant_code := 'COFFEE01', p_pass_id := :'demo_alice_pass',
-  p_lines := '[{"product": "MILK_TEA", "category": "MILK_TEA", "quantity": 2}]', p_idempotency_key := 'demo-redeem-1');
+  p_lines := '[{"product": "MILK_TEA", "category": "MILK_TEA", "quantity": 2}]', p_idempotency_key := 'demo-redeem-1',
+  p_qr_plain := :'demo_alice_qr');
+COMMIT;
+SELECT qr_plain AS demo_alice_qr FROM mps.rotate_card_qr(:'demo_alice_card') \gset
+BEGIN;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = :'op_claims';
 \echo '-- (2) with a surcharge (a large taro milk tea, +5.00): paid in cash, on an order, invoice due'
 SELECT plan_code, uses, remaining_uses, extra_total, payments, invoice_due, order_no, slip_produced
 FROM mps.redeem_pass(p_merchant_code := 'COFFEE01', p_pass_id := :'demo_alice_pass',
   p_lines := '[{"product": "TARO_MILK_TEA", "category": "MILK_TEA", "quantity": 1, "extra": 5.00}]',
   p_idempotency_key := 'demo-redeem-2', p_order_no := 'POS-20251120-0042',
-  p_payments := '[{"method": "cash", "amount": 5.00}]');
+  p_payments := '[{"method": "cash", "amount": 5.00}]', p_qr_plain := :'demo_alice_qr');
 \echo '-- the print job it returned (rendered from the active PASS_REDEMPTION_SLIP template):'
 SELECT l->>'text' AS slip_line
 FROM mps.pass_redemption_batches b, jsonb_array_elements(b.print_job->'content'->'content') l
 WHERE b.order_no = 'POS-20251120-0042';
 \echo '-- the same surcharge paid by Bizum is refused by the backend whitelist:'
-SELECT set_config('demo.pass_id', :'demo_alice_pass', true) IS NOT NULL AS pass_noted \gset
+SELECT set_config('demo.pass_id', :'demo_alice_pass', true) IS NOT NULL AS pass_noted,
+       set_config('demo.qr', :'demo_alice_qr', true) IS NOT NULL AS code_noted \gset
 SELECT * FROM pg_temp.refused($$
   SELECT mps.redeem_pass(p_merchant_code := 'COFFEE01', p_pass_id := current_setting('demo.pass_id')::uuid,
     p_lines := '[{"product": "TARO_MILK_TEA", "extra": 5.00}]', p_idempotency_key := 'demo-redeem-3',
-    p_order_no := 'POS-20251120-0043', p_payments := '[{"method": "bizum", "amount": 5.00}]')
+    p_order_no := 'POS-20251120-0043', p_payments := '[{"method": "bizum", "amount": 5.00}]',
+    p_qr_plain := current_setting('demo.qr'))
 $$, 'MP813') \gx
 COMMIT;
 
 \echo
-\echo '-- the passes as the till sees them, and the card money'
+\echo '-- the passes as the back office sees them, and the card money'
 SELECT mp.name AS member, v.plan_code, v.status, v.total_uses, v.used_uses, v.remaining_uses,
        CASE WHEN v.expires_at IS NULL THEN 'never'
             ELSE 'in ' || ceil(extract(epoch FROM v.expires_at - now()) / 86400) || ' days' END AS expires

@@ -39,7 +39,21 @@ LANGUAGE sql STABLE AS $$
          ELSE round(extract(epoch FROM m.expires_at - m.activated_at) / 86400)::text || 'd after activation' END)
   FROM mps.member_passes m JOIN mps.pass_plans p ON p.id = m.plan_id WHERE m.id = p_id
 $$;
-GRANT EXECUTE ON FUNCTION pg_temp.err(text), pg_temp.pass(uuid) TO PUBLIC;
+-- The member's fresh payment code, made in her app (her claims) while the
+-- till's transaction goes on: a merchant redeems a pass only with it.
+CREATE FUNCTION pg_temp.code_of(p_claims text, p_card uuid) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_till text := current_setting('request.jwt.claims', true);
+  v text;
+BEGIN
+  PERFORM set_config('request.jwt.claims', p_claims, true);
+  SELECT qr_plain INTO v FROM mps.rotate_card_qr(p_card);
+  PERFORM set_config('request.jwt.claims', v_till, true);
+  RETURN v;
+END
+$$;
+GRANT EXECUTE ON FUNCTION pg_temp.err(text), pg_temp.pass(uuid), pg_temp.code_of(text, uuid) TO PUBLIC;
 \set op_claims   '{"sub":"0a550000-0000-4000-8000-0000000000a1","role":"authenticated"}'
 \set op2_claims  '{"sub":"0a550000-0000-4000-8000-0000000000b2","role":"authenticated"}'
 \set ann_claims  '{"sub":"0a550000-0000-4000-8000-000000000a11","role":"authenticated"}'
@@ -298,20 +312,24 @@ SELECT pg_temp.err('SELECT mps.expire_member_passes()');
 SELECT pg_temp.err('SELECT * FROM mps.list_pass_orders()');
 ROLLBACK;
 
+SELECT qr_plain AS cal_code FROM mps.rotate_card_qr(:'cal_card') \gset
+SELECT qr_plain AS cal_shared FROM mps.rotate_card_qr(:'cal_card', p_shared := true) \gset
 -- ==== 4. redemption (merchant operator) ================================================
 SELECT pg_temp.pass(:'ann_tea');
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'op_claims', true) IS NOT NULL AS as_operator;
+SELECT pg_temp.code_of(:'ann_claims', :'ann_card') AS ann_code \gset
 -- zero-amount: uses only, no order, no invoice; no template yet, so no slip
-SELECT batch_id AS r1 FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 2}]', 'rd-1') \gset
+SELECT batch_id AS r1 FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 2}]', 'rd-1', p_qr_plain := :'ann_code') \gset
 SELECT plan_code, uses, remaining_uses, currency, extra_total, payments, invoice_due, order_no, slip_produced, print_job
-FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 2}]', 'rd-1');
-SELECT batch_id = :'r1' AS same_batch FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 2}]', 'rd-1');
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 3}]', 'rd-1'));
+FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 2}]', 'rd-1', p_qr_plain := :'ann_code');
+SELECT batch_id = :'r1' AS same_batch FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 2}]', 'rd-1', p_qr_plain := :'ann_code');
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 3}]', 'rd-1', :'ann_code'));
+SELECT pg_temp.code_of(:'ann_claims', :'ann_card') AS ann_code \gset
 -- seed 002's "0 元支付": zero lines of any method are accepted
 SELECT uses, extra_total, payments, invoice_due FROM mps.redeem_pass('PASS01', :'ann_tea',
-  '[{"category": "TEA"}]', 'rd-2', NULL, '[{"method": "bizum", "amount": 0}, {"method": "cash", "amount": 0.00}]');
+  '[{"category": "TEA"}]', 'rd-2', NULL, '[{"method": "bizum", "amount": 0}, {"method": "cash", "amount": 0.00}]', p_qr_plain := :'ann_code');
 COMMIT;
 -- the slip template is configuration
 SELECT template_type, is_active FROM mps.create_print_template('pass_redemption_slip',
@@ -323,69 +341,78 @@ SELECT pg_temp.err($$SELECT mps.create_print_template('PASS_REDEMPTION_SLIP', '[
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'op_claims', true) IS NOT NULL AS as_operator;
+SELECT pg_temp.code_of(:'ann_claims', :'ann_card') AS ann_code \gset
 -- surcharge paid in cash: an order is required, an invoice is due, the slip is printed
 SELECT uses, remaining_uses, extra_total, payments, invoice_due, order_no, slip_produced,
        print_job->>'template_type' AS template,
        regexp_replace(print_job->>'content', '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z', '<utc>') AS slip
 FROM mps.redeem_pass('PASS01', :'ann_tea',
   '[{"product": "MILK_TEA", "extra": 1.50}, {"category": "TEA", "quantity": 2, "extra": 0.80}]',
-  'rd-3', 'ORDER-R1', '[{"method": "cash", "amount": 2.00}, {"method": "bank_card", "amount": 0.30}, {"method": "bizum", "amount": 0}]');
+  'rd-3', 'ORDER-R1', '[{"method": "cash", "amount": 2.00}, {"method": "bank_card", "amount": 0.30}, {"method": "bizum", "amount": 0}]', p_qr_plain := :'ann_code');
+SELECT pg_temp.code_of(:'ann_claims', :'ann_card') AS ann_code \gset
 SELECT print_job->'content'->'content'->3->>'text' ~ '^at [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z quote " \{\{unknown\}\}$' AS utc_microseconds
 FROM mps.pass_redemption_batches WHERE order_no = 'ORDER-R1';
 -- the backend whitelist: third-party money on a surcharge is refused, with its own code
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "bizum", "amount": 2.00}]'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "cash", "amount": 1.00}, {"method": "platform", "amount": 1.00}]'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "third_party", "amount": 2.00}]'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "member_card", "amount": 2.00, "qr": "MPS1.aaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbb"}]'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, NULL, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', '[{"method": "cash", "amount": 2.00}]'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "cash", "amount": 1.99}]'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, NULL, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA"}]', 'rd-4', '[{"method": "cash", "amount": 1.00}]'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "bizum", "amount": 2.00}]', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "cash", "amount": 1.00}, {"method": "platform", "amount": 1.00}]', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "third_party", "amount": 2.00}]', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "member_card", "amount": 2.00, "qr": "MPS1.aaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbb"}]', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, NULL, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', '[{"method": "cash", "amount": 2.00}]', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', '[{"method": "cash", "amount": 1.99}]', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 2.00}]', 'rd-4', 'ORDER-R2', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, NULL, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA"}]', 'rd-4', '[{"method": "cash", "amount": 1.00}]', :'ann_code'));
 -- one pass per order (一单一卡): an order number serves one redemption of one pass
-SELECT uses FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-5', 'ORDER-R3');
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L)', 'PASS01', :'ann_rev',
-  '[{"category": "TEA"}]', 'rd-6', 'ORDER-R3'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA"}]', 'rd-7', 'ORDER-R3'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA"}]', 'rd-8', 'ORDER-P1'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA"}]', 'rd-9', 'TILL-7'));
+SELECT uses FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-5', 'ORDER-R3', p_qr_plain := :'ann_code');
+SELECT pg_temp.code_of(:'ann_claims', :'ann_card') AS ann_code \gset
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_rev',
+  '[{"category": "TEA"}]', 'rd-6', 'ORDER-R3', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA"}]', 'rd-7', 'ORDER-R3', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA"}]', 'rd-8', 'ORDER-P1', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA"}]', 'rd-9', 'TILL-7', :'ann_code'));
 -- lines: covered items only (不混单), well formed
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA"}, {"product": "CROISSANT", "category": "BAKERY"}]', 'rd-10'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, NULL, %L)', 'PASS01', :'ann_tea', 'rd-11'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[]', 'rd-12'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '{"product": "MILK_TEA"}', 'rd-13'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 1.5}]', 'rd-14'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 0}]', 'rd-15'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"quantity": 1}]', 'rd-16'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "extras": 1.00}]', 'rd-17'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L)', 'PASS01', :'ann_tea',
-  '[{"product": "MILK_TEA", "extra": 1.005}]', 'rd-18', 'ORDER-R4', '[{"method": "cash", "amount": 1.005}]'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": ""}]', 'rd-19'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA"}, {"product": "CROISSANT", "category": "BAKERY"}]', 'rd-10', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, NULL, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', 'rd-11', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[]', 'rd-12', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '{"product": "MILK_TEA"}', 'rd-13', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 1.5}]', 'rd-14', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 0}]', 'rd-15', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"quantity": 1}]', 'rd-16', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "extras": 1.00}]', 'rd-17', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea',
+  '[{"product": "MILK_TEA", "extra": 1.005}]', 'rd-18', 'ORDER-R4', '[{"method": "cash", "amount": 1.005}]', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": ""}]', 'rd-19', :'ann_code'));
 -- uses: never more than remain (43 left)
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 44}]', 'rd-20'));
-SELECT uses, remaining_uses FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 40}, {"category": "TEA", "quantity": 3}]', 'rd-21');
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-22'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 44}]', 'rd-20', :'ann_code'));
+SELECT uses, remaining_uses FROM mps.redeem_pass('PASS01', :'ann_tea', '[{"product": "MILK_TEA", "quantity": 40}, {"category": "TEA", "quantity": 3}]', 'rd-21', p_qr_plain := :'ann_code');
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-21b', :'ann_code'));
+SELECT pg_temp.code_of(:'ann_claims', :'ann_card') AS ann_code \gset
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-22', :'ann_code'));
 -- only an active pass redeems
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'cal_rev3', '[{"category": "TEA"}]', 'rd-23'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'cal_rev4', '[{"category": "TEA"}]', 'rd-24'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', gen_random_uuid(), '[{"category": "TEA"}]', 'rd-25'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, NULL, %L, %L)', 'PASS01', '[{"category": "TEA"}]', 'rd-26'));
-SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, NULL)', 'PASS01', :'ann_rev', '[{"category": "TEA"}]'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'cal_rev3', '[{"category": "TEA"}]', 'rd-23', :'cal_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'cal_rev4', '[{"category": "TEA"}]', 'rd-24', :'cal_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', gen_random_uuid(), '[{"category": "TEA"}]', 'rd-25', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, NULL, %L, %L, p_qr_plain := %L)', 'PASS01', '[{"category": "TEA"}]', 'rd-26', :'ann_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, NULL, p_qr_plain := %L)', 'PASS01', :'ann_rev', '[{"category": "TEA"}]', :'ann_code'));
+-- the member at the till: her own live code (not a card's shared one), for her own passes
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-40'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-41', :'cal_code'));
+SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L, p_qr_plain := %L)', 'PASS01', :'ann_tea', '[{"product": "MILK_TEA"}]', 'rd-42', :'cal_shared'));
 -- another merchant's operator; a member
 SELECT set_config('request.jwt.claims', :'op2_claims', true) IS NOT NULL AS as_operator2;
 SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_rev', '[{"category": "TEA"}]', 'rd-27'));
-SELECT uses, remaining_uses FROM mps.redeem_pass('PASS02', :'ann_rev', '[{"category": "TEA"}]', 'rd-28');
+SELECT uses, remaining_uses FROM mps.redeem_pass('PASS02', :'ann_rev', '[{"category": "TEA"}]', 'rd-28', p_qr_plain := :'ann_code');
 SELECT set_config('request.jwt.claims', :'ann_claims', true) IS NOT NULL AS as_ann;
 SELECT pg_temp.err(format('SELECT mps.redeem_pass(%L, %L, %L, %L)', 'PASS01', :'ann_rev', '[{"category": "TEA"}]', 'rd-29'));
 COMMIT;
@@ -439,12 +466,16 @@ SELECT (SELECT count(*) FROM mps.member_passes) AS passes, (SELECT count(*) FROM
 SELECT pg_temp.err('SELECT count(*) FROM mps.print_templates');
 SELECT pg_temp.err(format('SELECT * FROM mps.list_member_passes(%L)', :'bea'));
 COMMIT;
+SELECT qr_plain AS ann_code FROM mps.rotate_card_qr(:'ann_card') \gset
 BEGIN READ ONLY;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'op2_claims', true) IS NOT NULL AS as_operator2;
 SELECT (SELECT count(*) FROM mps.member_passes) AS passes, (SELECT count(*) FROM mps.pass_topup_orders) AS orders,
        (SELECT count(*) FROM mps.pass_redemption_batches) AS batches;
-SELECT plan_code, status, remaining_uses FROM mps.list_member_passes(:'ann');
+-- a member's passes only while she shows her code (which stays usable for the redemption)
+SELECT pg_temp.err(format('SELECT * FROM mps.list_member_passes(%L)', :'ann'));
+SELECT plan_code, status, remaining_uses FROM mps.list_member_passes(:'ann', :'ann_code');
+SELECT count(*) FROM mps.list_member_passes(p_qr_plain := :'ann_code');
 SELECT pg_temp.err('SELECT * FROM mps.get_my_passes()');
 COMMIT;
 BEGIN READ ONLY;

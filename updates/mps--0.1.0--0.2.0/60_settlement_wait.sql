@@ -22,6 +22,12 @@ BEGIN
       DETAIL = format('[%s, %s) is empty or incomplete.', p_start, p_end),
       HINT = 'Pass p_period_start < p_period_end.';
   END IF;
+  -- A period is real time: no infinities, nothing before 1970 or after 9999.
+  IF p_start < '1970-01-01 00:00+00' OR p_end > '9999-12-31 00:00+00' THEN
+    RAISE EXCEPTION 'invalid settlement period' USING ERRCODE = 'MP701',
+      DETAIL = format('[%s, %s) is not within 1970-01-01 and 9999-12-31.', p_start, p_end),
+      HINT = 'Pass the period''s real start and end.';
+  END IF;
   IF p_end > clock_timestamp() THEN
     RAISE EXCEPTION 'settlement period has not ended yet' USING ERRCODE = 'MP702',
       DETAIL = format('The period ends at %s.', p_end),
