@@ -14,7 +14,7 @@
 \set opb_sub       '53000000-0000-4000-8000-0000000000f2'
 \set opb_claims    '{"sub":"53000000-0000-4000-8000-0000000000f2","role":"authenticated"}'
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 -- ===== setup, as the platform admin =====
 SET LOCAL ROLE service_role;
@@ -197,6 +197,8 @@ SET LOCAL request.jwt.claims = :'admin_claims';
 SELECT results_eq(format($$SELECT identities FROM mps.link_external_identity('line', 'line-vic-53', %L)$$, :'vic'),
                   $$VALUES ('[{"provider": "line", "external_id": "line-vic-53"}]'::jsonb)$$,
                   'platform admin: link_external_identity links a member''s verified identity');
+SELECT throws_ok($$SELECT * FROM mps.link_external_identity('line', 'line-nobody-53')$$,
+                 'MP003', NULL, 'platform admin: link_external_identity names the member');
 SELECT throws_ok(format($$SELECT * FROM mps.link_external_identity('wechat', 'wx-alice-53', %L)$$, :'vic'),
                  'MP103', NULL, 'platform admin: an identity of another member is MP103');
 SELECT is((SELECT count(*)::int FROM mps.member_external_identities WHERE external_id IN ('wx-alice-53', 'wx-free-53')), 1,
