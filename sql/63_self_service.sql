@@ -76,6 +76,10 @@ DECLARE
   v_owner uuid;
 BEGIN
   PERFORM mps_internal.require_admin('link_external_identity');
+  IF p_member_id IS NULL THEN
+    RAISE EXCEPTION 'member id is required' USING ERRCODE = 'MP003',
+      DETAIL = 'p_member_id is missing.', HINT = 'Name the member whose verified identity this is.';
+  END IF;
   v_member := mps_internal.member_for_call(p_member_id, 'link_external_identity');
   IF v_provider IS NULL OR v_external IS NULL THEN
     RAISE EXCEPTION 'incomplete external identity' USING ERRCODE = 'MP003',

@@ -14,7 +14,7 @@
 \set opb_sub       '53000000-0000-4000-8000-0000000000f2'
 \set opb_claims    '{"sub":"53000000-0000-4000-8000-0000000000f2","role":"authenticated"}'
 BEGIN;
-SELECT plan(31);
+SELECT plan(37);
 
 -- ===== setup, as the platform admin =====
 SET LOCAL ROLE service_role;
@@ -126,6 +126,32 @@ SELECT results_eq($$SELECT name, phone FROM mps.search_members('+8613800005')$$,
                   'search_members lists only her (not the viewer, not the other shop''s walk-in), masked');
 SELECT is_empty($$SELECT 1 FROM mps.search_members('walk in')$$, 'the other shop''s walk-in is not found by name');
 RESET ROLE;
+-- Registering at another merchant's till, or at one that does not exist:
+-- the same refusal.
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = :'opb_claims';
+SELECT throws_ok($$SELECT * FROM mps.create_member_profile(p_name := 'Walk In 3', p_merchant_code := 'PRIVA')$$,
+                 '42501', NULL, 'operator: registering a walk-in at another merchant is refused');
+SELECT throws_ok($$SELECT * FROM mps.create_member_profile(p_name := 'Walk In 3', p_merchant_code := 'NOSUCH')$$,
+                 '42501', NULL, 'operator: at a merchant that does not exist, the same refusal');
+RESET ROLE;
+-- A user of two merchants names the till.
+SET LOCAL ROLE service_role;
+SET LOCAL request.jwt.claims = :'admin_claims';
+SELECT mps.assign_merchant_user('PRIVB', :'opa_sub', 'operator') IS NOT NULL AS opa_b \gset
+RESET ROLE;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = :'opa_claims';
+SELECT throws_ok($$SELECT * FROM mps.create_member_profile(p_name := 'Walk In 4')$$,
+                 'MP003', NULL, 'a user of two merchants must name the registering merchant');
+SELECT lives_ok($$SELECT * FROM mps.create_member_profile(p_name := 'Walk In 4', p_merchant_code := 'privb')$$,
+                'and registers the walk-in at the one named');
+RESET ROLE;
+SET LOCAL ROLE authenticated;
+SET LOCAL request.jwt.claims = :'opb_claims';
+SELECT results_eq($$SELECT name FROM mps.search_members('walk in 4')$$, $$VALUES ('Walk In 4'::text)$$,
+                  'shop B''s other operator finds her: she is shop B''s customer');
+RESET ROLE;
 -- A member is no merchant user: refused outright.
 SET LOCAL ROLE authenticated;
 SET LOCAL request.jwt.claims = :'vic_claims';
@@ -171,6 +197,8 @@ SET LOCAL request.jwt.claims = :'admin_claims';
 SELECT results_eq(format($$SELECT identities FROM mps.link_external_identity('line', 'line-vic-53', %L)$$, :'vic'),
                   $$VALUES ('[{"provider": "line", "external_id": "line-vic-53"}]'::jsonb)$$,
                   'platform admin: link_external_identity links a member''s verified identity');
+SELECT throws_ok($$SELECT * FROM mps.link_external_identity('line', 'line-nobody-53')$$,
+                 'MP003', NULL, 'platform admin: link_external_identity names the member');
 SELECT throws_ok(format($$SELECT * FROM mps.link_external_identity('wechat', 'wx-alice-53', %L)$$, :'vic'),
                  'MP103', NULL, 'platform admin: an identity of another member is MP103');
 SELECT is((SELECT count(*)::int FROM mps.member_external_identities WHERE external_id IN ('wx-alice-53', 'wx-free-53')), 1,
