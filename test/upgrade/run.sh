@@ -143,6 +143,8 @@ normalized_dump() {
       next if /binary_upgrade_set_next_|^SELECT pg_catalog.setval|^\\(un)?restrict |^SET |^SELECT pg_catalog.set_config/;
       s/\b(oid|relfrozenxid|relminmxid) = \x27[0-9]+\x27/$1 = <n>/g;
       s/(binary_upgrade_create_empty_extension\(\x27mps\x27.*?, \x27[^\x27]*\x27, )\x27\{[0-9,]*\}\x27/$1<config oids>/;
+      # The required extensions come in the physical order of pg_depend: sort them.
+      s/(binary_upgrade_create_empty_extension\(\x27mps\x27.*ARRAY\[)([^\]]*)\]/$1 . join(",", sort split(\/,\/, $2)) . "]"/e;
       push @blocks, "" if /^-- Name: /;
       $blocks[-1] .= $_;
     }
