@@ -2,6 +2,8 @@
 
 CREATE TYPE mps.card_type AS ENUM ('standard', 'prepaid', 'corporate', 'voucher');
 CREATE TYPE mps.card_status AS ENUM ('active', 'frozen', 'closed');
+-- Who set a card's status, lowest first: its owners/admins, the platform admin.
+CREATE TYPE mps.card_authority AS ENUM ('card', 'platform');
 CREATE TYPE mps.binding_role AS ENUM ('owner', 'admin', 'member', 'viewer');
 CREATE TYPE mps.merchant_status AS ENUM ('active', 'suspended', 'closed');
 CREATE TYPE mps.merchant_role AS ENUM ('operator', 'manager');

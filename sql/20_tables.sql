@@ -82,6 +82,7 @@ CREATE TABLE mps.cards (
   expires_at             timestamptz,
   created_at             timestamptz NOT NULL DEFAULT now(),
   updated_at             timestamptz NOT NULL DEFAULT now(),
+  frozen_by              mps.card_authority,   -- set while frozen: who may lift it (set_card_status)
   -- A 16-digit card number; balance and points never negative; a fixed
   -- discount of 0-10000 basis points, only on corporate cards; levels only on
   -- standard cards; a binding password only as a bcrypt hash; a face value

@@ -50,6 +50,26 @@ AS $$
                     WHERE b.card_id = p_card_id AND b.member_id = mps_internal.my_member_id()) END
 $$;
 
+-- The caller's role on the card when it is 'platform' or one of p_roles;
+-- otherwise 42501, worded alike whether the card is absent or not the
+-- caller's. Called before the card lock (no lock for a caller who may not
+-- act) and again under it.
+CREATE FUNCTION mps_internal.require_card_role(p_card_id uuid, p_roles text[], p_action text, p_hint text)
+RETURNS text
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+  v_role text := mps_internal.my_card_role(p_card_id);
+BEGIN
+  IF v_role IS NULL OR NOT (v_role = 'platform' OR v_role = ANY (p_roles)) THEN
+    RAISE EXCEPTION 'permission denied: %', p_action USING ERRCODE = '42501',
+      DETAIL = format('The caller may not %s on card %s.', p_action, p_card_id), HINT = p_hint;
+  END IF;
+  RETURN v_role;
+END
+$$;
+
 CREATE FUNCTION mps_internal.card_or_fail(p_card_id uuid) RETURNS mps.cards
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
@@ -181,6 +201,8 @@ DECLARE
   v_caller text;
   v_old mps.card_bindings;
   v_row mps.binding_view;
+  v_roles text[];
+  v_hint text := 'Owners and admins of a card bind its members; only the platform admin binds an owner.';
 BEGIN
   IF p_card_id IS NULL OR p_member_id IS NULL THEN
     RAISE EXCEPTION 'card and member are required' USING ERRCODE = 'MP003',
@@ -190,15 +212,11 @@ BEGIN
     RAISE EXCEPTION 'unknown binding role' USING ERRCODE = 'MP004',
       DETAIL = format('p_role = %L.', p_role), HINT = 'Use admin, member or viewer (owner: platform admin only).';
   END IF;
+  v_roles := CASE WHEN p_role = 'owner' THEN '{}'::text[] ELSE '{owner,admin}'::text[] END;
+  PERFORM mps_internal.require_card_role(p_card_id, v_roles, 'bind_card_member', v_hint);
   PERFORM mps_internal.lock_card(p_card_id);
   v_card := mps_internal.card_or_fail(p_card_id);
-  v_caller := mps_internal.my_card_role(p_card_id);
-  IF v_caller IS NULL OR v_caller NOT IN ('platform', 'owner', 'admin')
-     OR (p_role = 'owner' AND v_caller <> 'platform') THEN
-    RAISE EXCEPTION 'permission denied: bind_card_member' USING ERRCODE = '42501',
-      DETAIL = format('The caller is %s of this card.', coalesce('a ' || v_caller, 'not bound to')),
-      HINT = 'Owners and admins of a card bind its members; only the platform admin binds an owner.';
-  END IF;
+  v_caller := mps_internal.require_card_role(p_card_id, v_roles, 'bind_card_member', v_hint);
   IF v_card.card_type NOT IN ('prepaid', 'corporate') THEN
     RAISE EXCEPTION 'card does not take bindings' USING ERRCODE = 'MP217',
       DETAIL = format('Card %s is a %s card.', p_card_id, v_card.card_type),
@@ -225,6 +243,11 @@ BEGIN
   END IF;
   INSERT INTO mps.card_bindings (card_id, member_id, role) VALUES (p_card_id, p_member_id, p_role::mps.binding_role)
   ON CONFLICT (card_id, member_id) DO UPDATE SET role = excluded.role;
+  -- A binding password is for the card's next owner: one bound here uses it up.
+  IF p_role = 'owner' THEN
+    UPDATE mps.cards c SET binding_password_hash = NULL, updated_at = now()
+     WHERE c.id = p_card_id AND c.binding_password_hash IS NOT NULL;
+  END IF;
   PERFORM mps_internal.audit('card.bind', 'card', p_card_id::text,
     CASE WHEN v_old.card_id IS NULL THEN NULL ELSE jsonb_build_object('member_id', p_member_id, 'role', v_old.role) END,
     jsonb_build_object('member_id', p_member_id, 'role', p_role), NULL);
@@ -248,31 +271,29 @@ DECLARE
   v_target uuid := coalesce(p_member_id, v_me);
   v_caller text;
   v_old mps.card_bindings;
+  v_roles text[];
+  v_hint text := 'Owners unbind anyone, card admins unbind members and viewers, everyone may leave.';
 BEGIN
   IF p_card_id IS NULL OR v_target IS NULL THEN
     RAISE EXCEPTION 'card and member are required' USING ERRCODE = 'MP003',
       DETAIL = 'p_card_id is missing, or no member was named and the caller has no profile.',
       HINT = 'Pass the card id (and the member to unbind, unless it is yourself).';
   END IF;
+  -- Who may act, before anything about the member is read: anyone bound
+  -- leaves, owners and card admins unbind others.
+  v_roles := CASE WHEN v_target = v_me THEN '{owner,admin,member,viewer}'::text[] ELSE '{owner,admin}'::text[] END;
+  PERFORM mps_internal.require_card_role(p_card_id, v_roles, 'unbind_card_member', v_hint);
   PERFORM mps_internal.lock_card(p_card_id);
-  v_caller := mps_internal.my_card_role(p_card_id);
+  v_caller := mps_internal.require_card_role(p_card_id, v_roles, 'unbind_card_member', v_hint);
   SELECT * INTO v_old FROM mps.card_bindings b WHERE b.card_id = p_card_id AND b.member_id = v_target;
   IF NOT FOUND THEN
-    IF v_caller IS NULL THEN
-      RAISE EXCEPTION 'permission denied: unbind_card_member' USING ERRCODE = '42501',
-        DETAIL = 'The caller is not bound to this card.', HINT = 'Only the card''s members manage its bindings.';
-    END IF;
     RAISE EXCEPTION 'member is not bound to this card' USING ERRCODE = 'MP209',
       DETAIL = format('Member %s has no binding on card %s.', v_target, p_card_id),
       HINT = 'List the card''s bindings first.';
   END IF;
-  -- coalesce: a caller with no role on the card (NULL) has no permission.
-  IF NOT coalesce(v_target = v_me
-                  OR v_caller IN ('platform', 'owner')
-                  OR (v_caller = 'admin' AND v_old.role IN ('member', 'viewer')), false) THEN
+  IF v_target <> v_me AND v_caller = 'admin' AND v_old.role NOT IN ('member', 'viewer') THEN
     RAISE EXCEPTION 'permission denied: unbind_card_member' USING ERRCODE = '42501',
-      DETAIL = format('The caller is %s of this card; the member is its %s.', coalesce('a ' || v_caller, 'not bound to'), v_old.role),
-      HINT = 'Owners unbind anyone, card admins unbind members and viewers, everyone may leave.';
+      DETAIL = 'A card admin unbinds members and viewers only.', HINT = v_hint;
   END IF;
   IF v_old.role = 'owner' AND NOT EXISTS (
        SELECT 1 FROM mps.card_bindings b WHERE b.card_id = p_card_id AND b.role = 'owner' AND b.member_id <> v_target) THEN
@@ -292,7 +313,7 @@ $$;
 
 -- Freeze, unfreeze or close a card, with a reason. The platform admin may do
 -- all three; a card's owner (or a corporate/prepaid card's admin) may freeze
--- and unfreeze it. Closing needs a zero balance, or p_payout := true by the
+-- and unfreeze it, except a freeze the platform admin set (frozen_by). Closing needs a zero balance, or p_payout := true by the
 -- platform admin, which pays the balance out with an adjustment movement.
 CREATE FUNCTION mps.set_card_status(p_card_id uuid, p_status text, p_reason text DEFAULT NULL,
                                     p_payout boolean DEFAULT false)
@@ -303,6 +324,9 @@ AS $$
 DECLARE
   v_card mps.cards;
   v_caller text;
+  v_roles text[];
+  v_by mps.card_authority;
+  v_hint text := 'Owners (and admins of shared cards) freeze and unfreeze; only the platform admin closes.';
 BEGIN
   IF p_card_id IS NULL THEN
     RAISE EXCEPTION 'card id is required' USING ERRCODE = 'MP003',
@@ -312,20 +336,25 @@ BEGIN
     RAISE EXCEPTION 'unknown card status' USING ERRCODE = 'MP004',
       DETAIL = format('p_status = %L.', p_status), HINT = 'Use active, frozen or closed.';
   END IF;
+  v_roles := CASE WHEN p_status = 'closed' THEN '{}'::text[] ELSE '{owner,admin}'::text[] END;
+  PERFORM mps_internal.require_card_role(p_card_id, v_roles, 'set_card_status', v_hint);
   PERFORM mps_internal.lock_card(p_card_id);
   v_card := mps_internal.card_or_fail(p_card_id);
-  v_caller := mps_internal.my_card_role(p_card_id);
-  -- coalesce: a caller with no role on the card (NULL) has no permission.
-  IF NOT coalesce(v_caller = 'platform'
-                  OR (p_status IN ('active', 'frozen') AND (v_caller = 'owner'
-                      OR (v_caller = 'admin' AND v_card.card_type IN ('prepaid', 'corporate')))), false) THEN
+  v_caller := mps_internal.require_card_role(p_card_id, v_roles, 'set_card_status', v_hint);
+  IF v_caller = 'admin' AND v_card.card_type NOT IN ('prepaid', 'corporate') THEN
     RAISE EXCEPTION 'permission denied: set_card_status' USING ERRCODE = '42501',
-      DETAIL = format('The caller is %s of this card.', coalesce('a ' || v_caller, 'not bound to')),
-      HINT = 'Owners (and admins of shared cards) freeze and unfreeze; only the platform admin closes.';
+      DETAIL = format('The caller may not set_card_status on card %s.', p_card_id), HINT = v_hint;
   END IF;
   IF v_card.status = 'closed' THEN
     RAISE EXCEPTION 'card is closed' USING ERRCODE = 'MP203',
       DETAIL = format('Card %s is closed for good.', p_card_id), HINT = 'Issue a new card.';
+  END IF;
+  -- A freeze is lifted (or changed) only by the authority that set it or a higher one.
+  v_by := CASE WHEN v_caller = 'platform' THEN 'platform' ELSE 'card' END;
+  IF v_card.status = 'frozen' AND v_by < coalesce(v_card.frozen_by, 'platform') THEN
+    RAISE EXCEPTION 'card was frozen by the platform admin' USING ERRCODE = 'MP218',
+      DETAIL = format('Card %s stays frozen until the platform admin lifts the freeze.', p_card_id),
+      HINT = 'Contact the platform''s support.';
   END IF;
   IF p_status <> 'active' AND nullif(btrim(p_reason), '') IS NULL THEN
     RAISE EXCEPTION 'reason is required' USING ERRCODE = 'MP003',
@@ -342,6 +371,7 @@ BEGIN
     PERFORM mps_internal.adjust_card_balance(p_card_id, -v_card.balance, 'payout on close: ' || p_reason);
   END IF;
   UPDATE mps.cards c SET status = p_status::mps.card_status, status_reason = nullif(btrim(p_reason), ''),
+         frozen_by = CASE WHEN p_status = 'frozen' THEN v_by END,
          updated_at = now() WHERE c.id = p_card_id;
   IF p_status = 'closed' THEN
     UPDATE mps.card_qr_codes q SET revoked_at = now(), revoke_reason = 'card closed'
@@ -349,7 +379,8 @@ BEGIN
   END IF;
   PERFORM mps_internal.audit('card.status', 'card', p_card_id::text,
     jsonb_build_object('status', v_card.status),
-    jsonb_build_object('status', p_status, 'reason', p_reason, 'payout', coalesce(p_payout, false)), NULL);
+    jsonb_build_object('status', p_status, 'reason', p_reason, 'payout', coalesce(p_payout, false),
+                       'by', v_by), NULL);
   RETURN p_status::mps.card_status;
 END
 $$;

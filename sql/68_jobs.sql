@@ -100,7 +100,9 @@ BEGIN
 END
 $$;
 
--- The jobs and their schedules.
+-- The jobs and their schedules. No job rotates shared QR codes: a job's new
+-- plain codes would reach nobody (cron_rotate_qr_tokens is for a caller that
+-- delivers what it returns); mps_expire_qr_codes expires them.
 CREATE FUNCTION mps_internal.job_definitions()
 RETURNS TABLE (job_name text, schedule text, command text)
 LANGUAGE sql IMMUTABLE
@@ -109,7 +111,6 @@ AS $$
   VALUES
     ('mps_ensure_partitions', '17 3 * * *', 'SELECT mps.ensure_partitions(3)'),
     ('mps_expire_qr_codes', '*/5 * * * *', 'SELECT mps.expire_qr_codes()'),
-    ('mps_rotate_shared_qr', '*/5 * * * *', 'SELECT count(*) FROM mps.cron_rotate_qr_tokens(300)'),
     ('mps_settle_realtime', '*/5 * * * *', 'SELECT mps.run_settlements(''realtime'')'),
     ('mps_settle_t_plus_1', '7 * * * *', 'SELECT mps.run_settlements(''t_plus_1'')'),
     ('mps_settle_monthly', '37 * * * *', 'SELECT mps.run_settlements(''monthly'')'),

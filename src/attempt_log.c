@@ -7,11 +7,19 @@
  * dynamic background worker (no shared_preload_libraries needed) that writes
  * the attempt and its audit event in its own transaction, waits for it, and
  * only then raises the error. The attempts table has no foreign key to cards:
- * the caller holds the card's row lock while it waits, and a key check would
- * wait for that lock in turn.
+ * the caller may hold the card's row lock while it waits, and a key check
+ * would wait for that lock in turn.
+ *
+ * Workers are few: each card's attempts take one of MPS_ATTEMPT_LANES
+ * advisory locks (mps_attempt_serialize) before they count and check, and
+ * keep it until the caller's (sub)transaction ends; so one attempt per card
+ * runs at a time, and at most MPS_ATTEMPT_LANES workers per database, however
+ * many guesses arrive at once (pg_cron and parallel query need the rest of
+ * max_worker_processes). A throttled attempt is refused without a worker.
  */
 #include "postgres.h"
 
+#include "access/hash.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -28,6 +36,7 @@
 #include "attempt_log.h"
 #include "errors.h"
 #include "ids.h"
+#include "mps.h"
 #include "spi_util.h"
 
 typedef struct AttemptMessage
@@ -61,6 +70,18 @@ could_not_record(const char *why)
 static MpsPlan attempt_exists = {
 	"SELECT 1 FROM mps.card_binding_attempts WHERE id = $1", 1, {UUIDOID}
 };
+
+/* Two lanes: claims are rare, and each holds its lane for one bcrypt check. */
+#define MPS_ATTEMPT_LANES 2
+
+void
+mps_attempt_serialize(const pg_uuid_t *card_id)
+{
+	uint32		key = DatumGetUInt32(hash_any(card_id->data, UUID_LEN));
+
+	DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(MPS_LOCK_NS_ATTEMPTS),
+						Int32GetDatum((int32) (key % MPS_ATTEMPT_LANES)));
+}
 
 void
 mps_record_attempt_autonomously(const MpsActor *actor, const pg_uuid_t *card_id,
@@ -107,9 +128,9 @@ mps_record_attempt_autonomously(const MpsActor *actor, const pg_uuid_t *card_id,
 	if (status == BGWH_POSTMASTER_DIED)
 		could_not_record("The postmaster died.");
 
-	/* Trust the row, not the exit: the worker may have failed. */
+	/* Trust the row, not the exit: the worker may have failed. (A snapshot of now: ours may predate it.) */
 	v[0] = UUIDPGetDatum(&msg.attempt_id);
-	if (mps_exec(&attempt_exists, v, NULL, false, 1) == 0)
+	if (mps_exec_latest(&attempt_exists, v, NULL, 1) == 0)
 		could_not_record("The attempt log worker did not write the attempt.");
 }
 

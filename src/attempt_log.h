@@ -11,6 +11,13 @@
 #include "actor.h"
 
 /*
+ * Take the card's attempt lock until the (sub)transaction ends: one attempt
+ * per card at a time, and a bounded number of attempt workers (attempt_log.c).
+ * Count and check a card's attempts only under it.
+ */
+extern void mps_attempt_serialize(const pg_uuid_t *card_id);
+
+/*
  * Write (card, member, outcome) to mps.card_binding_attempts and an audit
  * event in a transaction of its own (a short-lived background worker), and
  * wait for it. Raises MP214 when it could not be recorded: a refusal that

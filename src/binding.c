@@ -1,8 +1,8 @@
 /*
  * binding.c — who holds a card: the card lock for the SQL-written binding
- * RPCs, ownership claimed with the card's binding password, the password
- * itself, and balance adjustments made by the platform (voucher face value,
- * payout on close).
+ * RPCs, ownership claimed with the card's binding password (a claim uses it
+ * up), the password itself, and balance adjustments made by the platform
+ * (voucher face value, payout on close).
  *
  * Binding passwords are chosen by people, so unlike QR secrets they get a
  * real bcrypt cost (mps.password_bcrypt_cost) and wrong guesses are
@@ -73,7 +73,78 @@ require_shared_card(const MpsCard *card)
 				 errhint("Only prepaid and corporate cards are shared or bound later.")));
 }
 
-/* claim_card_ownership(p_card_id, p_binding_password): the caller becomes an owner. */
+static MpsPlan set_password = {
+	"UPDATE mps.cards SET binding_password_hash = $2, updated_at = now() WHERE id = $1",
+	2, {UUIDOID, TEXTOID}
+};
+
+/* The card's binding password hash as committed now (NULL: none, or consumed). */
+static char *
+current_hash(pg_uuid_t *card_id)
+{
+	Datum		v[1];
+
+	v[0] = UUIDPGetDatum(card_id);
+	return mps_exec_latest(&card_password, v, NULL, 1) ? mps_col_text(0, 1) : NULL;
+}
+
+/*
+ * Wrong passwords for the card in the window, counted on a snapshot of now:
+ * the caller's own (REPEATABLE READ) snapshot would hide the attempts the
+ * workers committed since. Raises MP212, without a worker, once there are
+ * enough.
+ */
+static int64
+require_not_throttled(pg_uuid_t *card_id)
+{
+	Datum		v[2];
+	int64		failures;
+
+	v[0] = UUIDPGetDatum(card_id);
+	v[1] = TimestampTzGetDatum(GetCurrentTimestamp() - (int64) mps_binding_window * USECS_PER_SEC);
+	mps_exec_latest(&recent_failures, v, NULL, 1);
+	failures = mps_col_int64(0, 1, 0);
+	if (failures >= mps_binding_max_attempts)
+		ereport(ERROR,
+				(errcode(ERRCODE_MPS_BINDING_THROTTLED),
+				 errmsg("too many wrong binding passwords"),
+				 errdetail("%lld wrong passwords for this card in the last %d seconds.",
+						   (long long) failures, mps_binding_window),
+				 errhint("Wait %d minutes and try again.", (mps_binding_window + 59) / 60)));
+	return failures;
+}
+
+static void
+no_password(const pg_uuid_t *card_id)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_MPS_NO_BINDING_PASSWORD),
+			 errmsg("card has no binding password"),
+			 errdetail("Card %s cannot be claimed with a password.", mps_uuid_to_cstring(card_id)),
+			 errhint("Ask the card's owner or the platform admin for a new binding password.")));
+}
+
+static void
+wrong_password(const MpsActor *actor, const pg_uuid_t *card_id, const pg_uuid_t *member,
+			   int64 failures)
+{
+	mps_record_attempt_autonomously(actor, card_id, member, true, "wrong_password");
+	ereport(ERROR,
+			(errcode(ERRCODE_MPS_BINDING_PASSWORD_WRONG),
+			 errmsg("wrong binding password"),
+			 errdetail("%lld of %d attempts left in this window.",
+					   (long long) Max(mps_binding_max_attempts - failures - 1, 0),
+					   mps_binding_max_attempts),
+			 errhint("Check the password printed with the card.")));
+}
+
+/*
+ * claim_card_ownership(p_card_id, p_binding_password): the caller becomes an
+ * owner, and the password is used up (an owner sets a new one for the next).
+ * The attempt runs under the card's attempt lock (counted, then checked), and
+ * the bcrypt check before the card lock: a guess never holds up the card's
+ * payments.
+ */
 PG_FUNCTION_INFO_V1(mps_claim_card_ownership);
 Datum
 mps_claim_card_ownership(PG_FUNCTION_ARGS)
@@ -84,8 +155,10 @@ mps_claim_card_ownership(PG_FUNCTION_ARGS)
 	pg_uuid_t	member;
 	MpsCard		card;
 	char	   *hash;
+	char	   *locked_hash;
 	const char *role;
 	Datum		v[3];
+	char		n[3] = "  ";
 	int64		failures;
 	MpsJson        after;
 
@@ -107,10 +180,6 @@ mps_claim_card_ownership(PG_FUNCTION_ARGS)
 				 errmsg("member not found"),
 				 errdetail("The caller has no member profile."),
 				 errhint("Create one with create_member_profile() first.")));
-	mps_card_lock_and_load(card_id, &card);
-	require_shared_card(&card);
-	mps_card_require_usable(&card);
-
 	role = mps_card_binding_role(card_id, &member);
 	if (role && strcmp(role, "owner") == 0)
 	{
@@ -118,43 +187,35 @@ mps_claim_card_ownership(PG_FUNCTION_ARGS)
 		PG_RETURN_TEXT_P(cstring_to_text("owner"));		/* already: a retry */
 	}
 
-	v[0] = UUIDPGetDatum(card_id);
-	v[1] = TimestampTzGetDatum(GetCurrentTimestamp() - (int64) mps_binding_window * USECS_PER_SEC);
-	mps_exec(&recent_failures, v, NULL, false, 1);
-	failures = mps_col_int64(0, 1, 0);
-	if (failures >= mps_binding_max_attempts)
-	{
-		mps_record_attempt_autonomously(&actor, card_id, &member, true, "throttled");
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_BINDING_THROTTLED),
-				 errmsg("too many wrong binding passwords"),
-				 errdetail("%lld wrong passwords for this card in the last %d seconds.",
-						   (long long) failures, mps_binding_window),
-				 errhint("Wait %d minutes and try again.", (mps_binding_window + 59) / 60)));
-	}
+	(void) require_not_throttled(card_id);		/* early, without waiting */
+	mps_attempt_serialize(card_id);
+	failures = require_not_throttled(card_id);
 
-	mps_exec(&card_password, v, NULL, false, 1);
-	hash = mps_col_text(0, 1);
+	mps_card_load(card_id, &card);
+	require_shared_card(&card);
+	mps_card_require_usable(&card);
+	hash = current_hash(card_id);
 	if (hash == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_NO_BINDING_PASSWORD),
-				 errmsg("card has no binding password"),
-				 errdetail("Card %s cannot be claimed with a password.", mps_uuid_to_cstring(card_id)),
-				 errhint("Ask the card's owner or the platform admin to bind you.")));
+		no_password(card_id);
 	if (!mps_bcrypt_matches(password, hash))
-	{
-		mps_record_attempt_autonomously(&actor, card_id, &member, true, "wrong_password");
-		ereport(ERROR,
-				(errcode(ERRCODE_MPS_BINDING_PASSWORD_WRONG),
-				 errmsg("wrong binding password"),
-				 errdetail("%lld of %d attempts left in this window.",
-						   (long long) Max(mps_binding_max_attempts - failures - 1, 0),
-						   mps_binding_max_attempts),
-				 errhint("Check the password printed with the card.")));
-	}
+		wrong_password(&actor, card_id, &member, failures);
 
+	/* Right: under the card lock, the password must still be the one checked. */
+	mps_card_lock_and_load(card_id, &card);
+	mps_card_require_usable(&card);
+	locked_hash = current_hash(card_id);
+	if (locked_hash == NULL)
+		no_password(card_id);
+	if (strcmp(locked_hash, hash) != 0 && !mps_bcrypt_matches(password, locked_hash))
+		wrong_password(&actor, card_id, &member, failures);
+	role = mps_card_binding_role(card_id, &member);
+
+	v[0] = UUIDPGetDatum(card_id);
 	v[1] = UUIDPGetDatum(&member);
 	mps_exec(&upsert_owner, v, NULL, false, 0);
+	n[1] = 'n';
+	mps_exec(&set_password, v, n, false, 0);	/* used up */
+	n[1] = ' ';
 	if (actor.has_user)
 		v[2] = UUIDPGetDatum(&actor.user_id);
 	mps_exec(&attempt_ok, v, actor.has_user ? NULL : "  n", false, 0);
@@ -163,16 +224,12 @@ mps_claim_card_ownership(PG_FUNCTION_ARGS)
 	mps_json_str(&after, "member_id", mps_uuid_to_cstring(&member));
 	mps_json_str(&after, "role", "owner");
 	mps_json_str(&after, "previous_role", role);
+	mps_json_str(&after, "binding_password", "used");
 	mps_audit(&actor, "card.claim_owner", "card", mps_uuid_to_cstring(card_id),
 			  NULL, mps_json_finish(&after), NULL);
 	mps_spi_finish();
 	PG_RETURN_TEXT_P(cstring_to_text("owner"));
 }
-
-static MpsPlan set_password = {
-	"UPDATE mps.cards SET binding_password_hash = $2, updated_at = now() WHERE id = $1",
-	2, {UUIDOID, TEXTOID}
-};
 
 /* set_card_binding_password(p_card_id, p_password): the card's owner or the platform admin. */
 PG_FUNCTION_INFO_V1(mps_set_card_binding_password);

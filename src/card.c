@@ -162,6 +162,13 @@ mps_card_peek(const pg_uuid_t *card_id, MpsCard *card)
 }
 
 void
+mps_card_load(const pg_uuid_t *card_id, MpsCard *card)
+{
+	if (!read_card(card_id, false, card))
+		card_not_found(card_id);
+}
+
+void
 mps_card_require_usable(const MpsCard *card)
 {
 	char	   *id = mps_uuid_to_cstring(&card->id);

@@ -57,6 +57,9 @@ extern void mps_card_lock_for_payment(const pg_uuid_t *card_id, const pg_uuid_t 
 /* Read without locking (for checks made before the lock); false when missing. */
 extern bool mps_card_peek(const pg_uuid_t *card_id, MpsCard *card);
 
+/* The same, raising MP201 when missing. */
+extern void mps_card_load(const pg_uuid_t *card_id, MpsCard *card);
+
 /* The member's binding role on the card ("owner", "admin", "member", "viewer"), or NULL. */
 extern const char *mps_card_binding_role(const pg_uuid_t *card_id, const pg_uuid_t *member_id);
 

@@ -287,7 +287,7 @@ do_charge(FunctionCallInfo fcinfo, int32 redeem)
 	m.has_member = qr.has_holder;
 	m.member_id = qr.holder_member_id;
 	m.qr_code_id = qr.id;
-	m.consume_code = qr.single_use;
+	m.consume_code = true;
 	m.qr_tid = code_tid;
 	m.idempotency_key = key;
 	m.order_no = order_no;

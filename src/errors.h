@@ -55,6 +55,8 @@
 #define ERRCODE_MPS_LAST_OWNER              MPS_SQLSTATE('2', '1', '5')
 #define ERRCODE_MPS_CARD_HAS_BALANCE        MPS_SQLSTATE('2', '1', '6')
 #define ERRCODE_MPS_BINDING_NOT_ALLOWED     MPS_SQLSTATE('2', '1', '7')
+/* raised from SQL (set_card_status) */
+#define ERRCODE_MPS_FROZEN_BY_PLATFORM      MPS_SQLSTATE('2', '1', '8')
 
 /* MP3xx: QR codes */
 #define ERRCODE_MPS_QR_INVALID              MPS_SQLSTATE('3', '0', '1')

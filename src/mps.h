@@ -18,5 +18,7 @@ extern char *mps_jwt_roles;
 #define MPS_LOCK_NS_CARD	0x4D505331
 /* ... and of the per-member stamp lock ("MPS2"). */
 #define MPS_LOCK_NS_STAMPS	0x4D505332
+/* ... and of the binding-attempt lanes ("MPS3", src/attempt_log.c). */
+#define MPS_LOCK_NS_ATTEMPTS	0x4D505333
 
 #endif

@@ -460,7 +460,7 @@ mps_purchase_pass(PG_FUNCTION_ARGS)
 		m.has_member = true;
 		m.member_id = *member_id;
 		m.qr_code_id = qr.id;
-		m.consume_code = qr.single_use;
+		m.consume_code = true;
 		m.idempotency_key = key;
 		m.order_no = order_no;
 		m.reason = psprintf("pass %s x %d", plan.code, quantity);

@@ -7,10 +7,12 @@
  * code is returned once, by the call that made it. Because the secret is
  * random and long, a low bcrypt cost loses nothing (mps.qr_bcrypt_cost).
  *
- * A member's own code (holder set) is single-use: the charge that uses it
- * consumes it. A shared code of a prepaid or corporate card (no holder) stays
- * valid until it expires or is rotated. Rotation revokes the previous live
- * code of the same holder; every code stays in the table as history.
+ * Every code is single-use: the charge that uses it consumes it, a member's
+ * own code (holder set) and the shared code of a prepaid or corporate card (no
+ * holder) alike; a display of a shared code shows the next one from
+ * rotate_card_qr(p_shared := true). Rotation revokes the previous live code of
+ * the same holder; every code stays in the table as history. (Shared codes
+ * issued by 0.1.0 say single_use = false; they pay once as well.)
  */
 #include "postgres.h"
 
@@ -84,7 +86,7 @@ mps_qr_parse(const char *plain, char *lookup, char *secret)
 /* A code by its public lookup id (unique): one index probe, before any lock. */
 enum
 {
-	CODE_ID, CODE_CARD, CODE_HOLDER, CODE_SINGLE_USE, CODE_HASH, CODE_EXPIRES, CODE_USED,
+	CODE_ID, CODE_CARD, CODE_HOLDER, CODE_HASH, CODE_EXPIRES, CODE_USED,
 	CODE_REVOKED, CODE_NCOLS
 };
 
@@ -93,7 +95,6 @@ static MpsTable code_columns = {
 		{"id", INT8OID, MPS_COL_DATUM},
 		{"card_id", UUIDOID, MPS_COL_DATUM},
 		{"holder_member_id", UUIDOID, MPS_COL_DATUM},
-		{"single_use", BOOLOID, MPS_COL_DATUM},
 		{"secret_hash", TEXTOID, MPS_COL_DATUM},
 		{"expires_at", TIMESTAMPTZOID, MPS_COL_DATUM},
 		{"used_at", TIMESTAMPTZOID, MPS_COL_DATUM},
@@ -120,7 +121,6 @@ mps_qr_verify(const char *plain, MpsQr *qr)
 	qr->has_holder = !n[CODE_HOLDER];
 	if (qr->has_holder)
 		qr->holder_member_id = *DatumGetUUIDP(v[CODE_HOLDER]);
-	qr->single_use = DatumGetBool(v[CODE_SINGLE_USE]);
 	qr->expires_at = DatumGetTimestampTz(v[CODE_EXPIRES]);
 	/* The secret first: a code's state is told only to whoever holds it. */
 	if (!mps_bcrypt_matches_token(secret, TextDatumGetCString(v[CODE_HASH])))
@@ -135,7 +135,7 @@ mps_qr_verify(const char *plain, MpsQr *qr)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_QR_USED),
 				 errmsg("QR code has already been used"),
-				 errdetail("A member's code pays once."),
+				 errdetail("A payment code pays once."),
 				 errhint("Ask the member to show a fresh code.")));
 	if (qr->expires_at <= GetCurrentTransactionStartTimestamp())
 		ereport(ERROR,
@@ -159,7 +159,7 @@ mps_qr_require_live(const MpsQr *qr, bool used, bool revoked)
 				 errmsg("QR code has been revoked"),
 				 errdetail("The code was replaced or revoked while the charge ran."),
 				 errhint("Ask the member to show the current code.")));
-	if (used && qr->single_use)
+	if (used)
 		ereport(ERROR,
 				(errcode(ERRCODE_MPS_QR_USED),
 				 errmsg("QR code has already been used"),
@@ -293,7 +293,7 @@ issue_code(const MpsActor *actor, const pg_uuid_t *card_id, const pg_uuid_t *hol
 	revoked = mps_exec(&revoke_live, v, n, false, 0);
 
 	out->expires_at = GetCurrentTransactionStartTimestamp() + (int64) ttl_seconds * USECS_PER_SEC;
-	out->single_use = holder != NULL;
+	out->single_use = true;
 	out->card_id = *card_id;
 	v[0] = CStringGetTextDatum(lookup);
 	v[1] = UUIDPGetDatum((pg_uuid_t *) card_id);
@@ -350,6 +350,27 @@ not_allowed(const char *what)
 			 errmsg("permission denied: %s", what),
 			 errdetail("The caller is not bound to this card with a role that allows it."),
 			 errhint("Members rotate their own code; owners and admins of prepaid/corporate cards rotate the shared code.")));
+}
+
+/*
+ * Before the card lock: a caller who is not bound to the card with a role
+ * that may do this is refused here, alike for a card that does not exist,
+ * and takes no lock. (resolve_holder decides again under the lock.)
+ */
+static void
+require_may_act(const MpsActor *actor, const pg_uuid_t *card_id, bool shared, const char *what)
+{
+	pg_uuid_t	member;
+	bool		has_member;
+	const char *role;
+
+	if (actor->is_admin)
+		return;
+	role = caller_role(actor, card_id, &member, &has_member);
+	if (strcmp(role, "owner") == 0 || strcmp(role, "admin") == 0 ||
+		(!shared && strcmp(role, "member") == 0))
+		return;
+	not_allowed(what);
 }
 
 static int
@@ -464,6 +485,7 @@ mps_rotate_card_qr(PG_FUNCTION_ARGS)
 	ttl = checked_ttl(fcinfo, 1);
 
 	mps_spi_connect();
+	require_may_act(&actor, card_id, shared, "rotate_card_qr");
 	mps_card_lock_and_load(card_id, &card);
 	holder = resolve_holder(&actor, &card, shared, "rotate_card_qr");
 	mps_card_require_usable(&card);
@@ -493,6 +515,7 @@ mps_revoke_card_qr(PG_FUNCTION_ARGS)
 	card_id = required_card_id(fcinfo, 0);
 
 	mps_spi_connect();
+	require_may_act(&actor, card_id, shared, "revoke_card_qr");
 	mps_card_lock_and_load(card_id, &card);
 	v[0] = UUIDPGetDatum(card_id);
 	if (actor.is_admin && !shared)

@@ -20,7 +20,6 @@ typedef struct MpsQr
 	pg_uuid_t	card_id;
 	bool		has_holder;
 	pg_uuid_t	holder_member_id;
-	bool		single_use;
 	TimestampTz expires_at;
 } MpsQr;
 

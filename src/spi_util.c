@@ -7,11 +7,13 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "spi_util.h"
@@ -40,11 +42,9 @@ upper_strdup(const char *s)
 	return copy;
 }
 
-uint64
-mps_exec(MpsPlan *p, Datum *values, const char *nulls, bool read_only, long count)
+static SPIPlanPtr
+prepared(MpsPlan *p)
 {
-	int			rc;
-
 	if (p->plan == NULL)
 	{
 		/* Always the generic plan (spi_util.h). */
@@ -58,11 +58,30 @@ mps_exec(MpsPlan *p, Datum *values, const char *nulls, bool read_only, long coun
 			elog(ERROR, "mps: SPI_keepplan failed");
 		p->plan = plan;
 	}
-	rc = SPI_execute_plan(p->plan, values, nulls, read_only, count);
+	return p->plan;
+}
+
+static uint64
+checked(int rc, const MpsPlan *p)
+{
 	if (rc < 0)
 		elog(ERROR, "mps: SPI_execute_plan failed (%s): %s",
 			 SPI_result_code_string(rc), p->sql);
 	return SPI_processed;
+}
+
+uint64
+mps_exec(MpsPlan *p, Datum *values, const char *nulls, bool read_only, long count)
+{
+	return checked(SPI_execute_plan(prepared(p), values, nulls, read_only, count), p);
+}
+
+uint64
+mps_exec_latest(MpsPlan *p, Datum *values, const char *nulls, long count)
+{
+	CommandCounterIncrement();
+	return checked(SPI_execute_snapshot(prepared(p), values, nulls, GetLatestSnapshot(),
+										InvalidSnapshot, true, false, count), p);
 }
 
 static Datum

@@ -36,6 +36,14 @@ typedef struct MpsPlan
 extern uint64 mps_exec(MpsPlan *p, Datum *values, const char *nulls,
 					   bool read_only, long count);
 
+/*
+ * The same, read-only, on a snapshot taken now, whatever the isolation level:
+ * for rows other transactions commit while this one runs (the binding
+ * attempts that background workers write), which a REPEATABLE READ
+ * transaction's own snapshot would hide.
+ */
+extern uint64 mps_exec_latest(MpsPlan *p, Datum *values, const char *nulls, long count);
+
 /* Column readers over SPI_tuptable row `row`, column `col` (1-based). */
 extern bool mps_col_isnull(uint64 row, int col);
 extern int64 mps_col_int64(uint64 row, int col, int64 if_null);

@@ -101,8 +101,12 @@ wait_for_lock_waiter() {
   done
   bail "no session waits for the card"
 }
-charge() {   # the SQL of a charge of 1.00 with key $1
-  echo "SELECT 'charged' FROM mps.merchant_charge_by_qr('SHOP1', (SELECT qr FROM fixture), 1.00, '$1');"
+charge() {   # the SQL of a charge of 1.00 with key $1, paid with code $2 (qr: the shared one, qr2: the owner's)
+  echo "SELECT 'charged' FROM mps.merchant_charge_by_qr('SHOP1', (SELECT $2 FROM fixture), 1.00, '$1');"
+}
+new_codes() {   # every code pays once: two fresh ones (the card's shared code and its owner's) per round
+  q "UPDATE fixture SET qr = (mps.rotate_card_qr(card_id, 3600, true)).qr_plain,
+                        qr2 = (mps.rotate_card_qr(card_id, 3600)).qr_plain" >/dev/null
 }
 has_charge() { [ "$(q "SELECT count(*) FROM mps.transactions WHERE idempotency_key = '$1'")" = 1 ]; }
 balance_is_sum() {
@@ -142,8 +146,7 @@ SELECT mps.create_merchant('SHOP1', 'Shop');
 CREATE TABLE fixture AS
   SELECT (mps.create_member_profile(p_name := 'Owner', p_default_card_type := 'prepaid')).card_id AS card_id;
 SELECT mps.recharge_card((SELECT card_id FROM fixture), 100.00, 'fund');
-ALTER TABLE fixture ADD COLUMN qr text;
-UPDATE fixture SET qr = (mps.rotate_card_qr(card_id, 3600, true)).qr_plain;
+ALTER TABLE fixture ADD COLUMN qr text, ADD COLUMN qr2 text;
 CREATE TABLE control (round int);
 -- A member's own card, for the refusal rounds; its codes pay once.
 CREATE TABLE member_card AS
@@ -153,12 +156,13 @@ CHECKPOINT;
 EOF
 
 # ---- round 1: the holder commits while another charge waits for the card ----
+new_codes
 stop_wal_writer
 open_session s1 3
 open_session s2 4
-send 3 "BEGIN;"; send 3 "$(charge r1-holder)"; send 3 '\echo S1-CHARGED'
+send 3 "BEGIN;"; send 3 "$(charge r1-holder qr)"; send 3 '\echo S1-CHARGED'
 wait_for s1 S1-CHARGED
-send 4 "BEGIN;"; send 4 "$(charge r1-waiter)"; send 4 '\echo S2-CHARGED'
+send 4 "BEGIN;"; send 4 "$(charge r1-waiter qr2)"; send 4 '\echo S2-CHARGED'
 wait_for_lock_waiter
 send 3 "COMMIT;"; send 3 '\echo S1-COMMITTED'
 wait_for s1 S1-COMMITTED
@@ -178,12 +182,13 @@ balance_is_sum
 ok $? "after recovery the card's balance is the sum of its movements"
 
 # ---- round 2: the waiter's own commit (it waited for the card) ----------------
+new_codes
 stop_wal_writer
 open_session s3 5
 open_session s4 6
-send 5 "BEGIN;"; send 5 "$(charge r2-holder)"; send 5 '\echo S3-CHARGED'
+send 5 "BEGIN;"; send 5 "$(charge r2-holder qr)"; send 5 '\echo S3-CHARGED'
 wait_for s3 S3-CHARGED
-send 6 "BEGIN;"; send 6 "$(charge r2-waiter)"; send 6 "SHOW synchronous_commit;"; send 6 '\echo S4-CHARGED'
+send 6 "BEGIN;"; send 6 "$(charge r2-waiter qr2)"; send 6 "SHOW synchronous_commit;"; send 6 '\echo S4-CHARGED'
 wait_for_lock_waiter
 send 5 "COMMIT;"; send 5 '\echo S3-COMMITTED'
 wait_for s3 S3-COMMITTED
@@ -205,14 +210,15 @@ balance_is_sum
 ok $? "after recovery the card's balance is the sum of its movements"
 
 # ---- synchronous replication configured: commits stay synchronous -------------
+new_codes
 q "ALTER SYSTEM SET synchronous_standby_names = 'nobody'" >/dev/null
 q "SELECT pg_reload_conf()" >/dev/null
 for _ in $(seq 100); do [ "$(q "SHOW synchronous_standby_names")" = nobody ] && break; sleep 0.1; done
 open_session s5 3
 open_session s6 4
-send 3 "BEGIN;"; send 3 "$(charge r3-holder)"; send 3 '\echo S5-CHARGED'
+send 3 "BEGIN;"; send 3 "$(charge r3-holder qr)"; send 3 '\echo S5-CHARGED'
 wait_for s5 S5-CHARGED
-send 4 "BEGIN;"; send 4 "$(charge r3-waiter)"; send 4 "SHOW synchronous_commit;"; send 4 "ROLLBACK;"; send 4 '\echo S6-DONE'
+send 4 "BEGIN;"; send 4 "$(charge r3-waiter qr2)"; send 4 "SHOW synchronous_commit;"; send 4 "ROLLBACK;"; send 4 '\echo S6-DONE'
 wait_for_lock_waiter
 # No standby will ever confirm, so neither may commit: the holder lets go by rolling back.
 send 3 "ROLLBACK;"; send 3 '\echo S5-DONE'

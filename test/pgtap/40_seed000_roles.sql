@@ -158,8 +158,8 @@ SELECT throws_ok($$SELECT mps.create_merchant(p_code := 'ADAM1', p_name := 'Adam
 -- the card's shared payment code (the terminal on the company desk)
 SELECT qr_plain AS shared_qr, single_use AS shared_single_use
   FROM mps.rotate_card_qr(p_card_id := :'corp_card', p_ttl_seconds := 600, p_shared := true) \gset
-SELECT ok(:'shared_qr' LIKE 'MPS1.%' AND NOT :'shared_single_use'::boolean,
-          'enterprise admin: rotate_card_qr p_shared := true issues the card''s shared (reusable) code');
+SELECT ok(:'shared_qr' LIKE 'MPS1.%' AND :'shared_single_use'::boolean,
+          'enterprise admin: rotate_card_qr p_shared := true issues the card''s shared code (single-use, like a member''s)');
 RESET ROLE;
 -- the platform admin: the card admin's refused recharge moved nothing; the admin does it
 SET LOCAL ROLE service_role;
@@ -385,6 +385,9 @@ RESET ROLE;
 -- ======================================================================
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'adam_claims', true) AS jwt \gset
+-- the desk terminal's next code (the one above paid once), then revoked
+SELECT qr_plain AS shared_qr
+  FROM mps.rotate_card_qr(p_card_id := :'corp_card', p_ttl_seconds := 600, p_shared := true) \gset
 SELECT results_eq(format('SELECT mps.revoke_card_qr(p_card_id := %L, p_shared := true)', :'corp_card'),
                   ARRAY[1], 'enterprise admin: revoke_card_qr p_shared := true revokes the shared code');
 SELECT results_eq(format('SELECT mps.set_card_status(p_card_id := %L, p_status := %L, p_reason := %L)::text', :'corp_card', 'frozen', 'audit'),

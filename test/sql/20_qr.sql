@@ -232,7 +232,7 @@ SELECT set_config('request.jwt.claims', :'c_alice', true) AS claims_set \gset
 SELECT mt.try(format('SELECT mps.rotate_card_qr(%L, p_shared := true)', :'alice_card')) AS owner_shared_on_standard;
 COMMIT;
 
--- ===== a prepaid card: a shared, multi-use code, rotated by the cron job =====
+-- ===== a prepaid card: a shared code, single-use like a member's; the display's next code =====
 SELECT card_id AS pp_card, card_type FROM mps.create_member_profile(p_name := 'Prepaid Pat',
        p_default_card_type := 'prepaid', p_auth_user_id := :'pp_sub') \gset
 SELECT :'card_type' AS card_type;
@@ -249,21 +249,30 @@ SELECT set_config('request.jwt.claims', :'c_pp', true) AS claims_set \gset
 SELECT qr_plain AS pp_own, single_use AS r_single_use FROM mps.rotate_card_qr(:'pp_card') \gset
 COMMIT;
 SELECT :'r_single_use' AS own_code_single_use;
--- the shared code pays twice (multi-use); no discount and no points on a prepaid card
+-- the shared code pays once (one scan, one payment; a second charge is MP304);
+-- no discount and no points on a prepaid card
 BEGIN;
 SET LOCAL ROLE authenticated;
 SELECT set_config('request.jwt.claims', :'c_op', true) AS claims_set \gset
 SELECT raw_amount, discount_amount, final_amount, balance_after, points_earned, level_after
 FROM mps.merchant_charge_by_qr('Q20SHOP', :'shared1', 10.00, 'q20-pp1');
-SELECT raw_amount, final_amount, balance_after
-FROM mps.merchant_charge_by_qr('Q20SHOP', :'shared1', 15.50, 'q20-pp2');
+SELECT mt.try(format('SELECT mps.merchant_charge_by_qr(%L, %L, 15.50, %L)', 'Q20SHOP', :'shared1', 'q20-pp2')) AS shared_second_use;
+SELECT mt.try(format('SELECT mps.merchant_charge_by_qr(%L, %L, 15.50, %L)', 'Q20SHOP', :'shared1', 'q20-pp2b')) AS shared_third_use;
 COMMIT;
 SELECT used_at IS NULL AS still_unused, revoked_at IS NULL AS still_live,
        (SELECT count(*) FROM mps.transactions t WHERE t.qr_code_id = q.id) AS payments
 FROM mps.card_qr_codes q WHERE lookup_id = split_part(:'shared1', '.', 2);
--- the cron job: one new shared code for this card, 300 s, not single-use
+SELECT t.balance FROM mps.cards t WHERE t.id = :'pp_card';
+-- the display asks the owner's app for its next code
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', :'c_pp', true) AS claims_set \gset
+SELECT qr_plain AS shared1 FROM mps.rotate_card_qr(:'pp_card', p_shared := true) \gset
+COMMIT;
+-- cron_rotate_qr_tokens, for a caller that delivers what it returns (no job runs it)
+-- one new shared code for this card, 300 s, single-use
 CREATE TEMP TABLE q20_cron AS SELECT *, expires_at - now() AS ttl FROM mps.cron_rotate_qr_tokens(300);
-SELECT count(*) AS rows_for_pp_card, bool_and(NOT single_use) AS shared,
+SELECT count(*) AS rows_for_pp_card, bool_and(single_use) AS single_use,
        bool_and(ttl = interval '300 seconds') AS ttl_300,
        bool_and(qr_plain ~ :'code_re') AS code_format, bool_and(qr_plain <> :'shared1') AS new_code
 FROM q20_cron WHERE card_id = :'pp_card';
@@ -290,7 +299,8 @@ SELECT set_config('request.jwt.claims', :'c_op', true) AS claims_set \gset
 SELECT mt.try('SELECT mps.cron_rotate_qr_tokens(300)') AS operator_runs_cron;
 COMMIT;
 SELECT mt.try('SELECT mps.cron_rotate_qr_tokens(10)') AS cron_ttl_10;
--- the service_role key (PostgREST) may run it
+-- the service_role key (PostgREST) may run it (nothing to rotate here: the
+-- card's last shared code has paid)
 BEGIN;
 SET LOCAL ROLE service_role;
 SELECT set_config('request.jwt.claims', '{"role":"service_role"}', true) AS claims_set \gset

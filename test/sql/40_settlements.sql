@@ -18,6 +18,7 @@ SELECT role FROM mps.assign_merchant_user('SETTLE1', 'aaaaaaaa-0000-0000-0000-00
 SELECT role FROM mps.assign_merchant_user('SETTLE1', 'aaaaaaaa-0000-0000-0000-00000000000b', 'operator');
 SELECT card_id AS card FROM mps.create_member_profile(p_name := 'Payer', p_default_card_type := 'prepaid') \gset
 SELECT balance_after FROM mps.recharge_card(:'card', 1000.00, 'fund');
+-- A shared code pays once: a new one for each charge.
 SELECT qr_plain AS qr FROM mps.rotate_card_qr(:'card', 3600, true) \gset
 SELECT card_id AS card2 FROM mps.create_member_profile(p_name := 'Other payer', p_default_card_type := 'prepaid') \gset
 SELECT balance_after FROM mps.recharge_card(:'card2', 1000.00, 'fund2');
@@ -25,7 +26,9 @@ SELECT qr_plain AS qr2 FROM mps.rotate_card_qr(:'card2', 3600, true) \gset
 
 -- Three payments and a refund; remember their times.
 SELECT tx_id AS p1, created_at AS t1 FROM mps.merchant_charge_by_qr('SETTLE1', :'qr', 100.00, 'p1') \gset
+SELECT qr_plain AS qr FROM mps.rotate_card_qr(:'card', 3600, true) \gset
 SELECT tx_id AS p2, created_at AS t2 FROM mps.merchant_charge_by_qr('SETTLE1', :'qr', 50.00, 'p2') \gset
+SELECT qr_plain AS qr FROM mps.rotate_card_qr(:'card', 3600, true) \gset
 SELECT created_at AS t3 FROM mps.merchant_charge_by_qr('SETTLE1', :'qr', 20.00, 'p3') \gset
 SELECT created_at AS t4 FROM mps.merchant_refund_tx('SETTLE1', :'p1', 30.00, 'r1') \gset
 -- Noise from another merchant must never be counted.
@@ -71,6 +74,7 @@ SELECT (SELECT sum(gross_payments - refunds) FROM mps.settlements s JOIN mps.mer
 -- Refund netting across months: a payment moved into last month is settled
 -- there; its refund, made now, nets in this month's period.
 SELECT mps_internal.create_month_partitions((now() - interval '1 month')::date, 0) AS last_month_made;
+SELECT qr_plain AS qr FROM mps.rotate_card_qr(:'card', 3600, true) \gset
 SELECT tx_id AS p5 FROM mps.merchant_charge_by_qr('SETTLE1', :'qr', 40.00, 'p5') \gset
 SELECT refund_amount FROM mps.merchant_refund_tx('SETTLE1', :'p5', 40.00, 'r5');
 UPDATE mps.transactions SET created_at = date_trunc('month', now()) - interval '10 days' WHERE id = :'p5';
@@ -155,6 +159,7 @@ ALTER EXTENSION mps DROP TABLE mps.point_ledger_:month;
 DROP TABLE mps.transactions_:month, mps.point_ledger_:month;
 INSERT INTO mps.transactions SELECT * FROM kept_tx;
 INSERT INTO mps.point_ledger SELECT * FROM kept_pl;
+SELECT qr_plain AS qr FROM mps.rotate_card_qr(:'card', 3600, true) \gset
 SELECT final_amount FROM mps.merchant_charge_by_qr('SETTLE1', :'qr', 5.00, 'after-gap');
 SELECT DISTINCT check_name FROM mps.verify_ledger();
 SELECT mps.ensure_partitions(2) > 0 AS created;
@@ -164,6 +169,7 @@ SELECT mps.ensure_partitions(2) AS created_again;
 SELECT count(*) AS violations FROM mps.verify_ledger();
 
 -- Expired QR codes are swept by the job.
+SELECT qr_plain AS qr2 FROM mps.rotate_card_qr(:'card2', 3600, true) \gset
 UPDATE mps.card_qr_codes SET issued_at = now() - interval '2 hours', expires_at = now() - interval '1 hour'
  WHERE card_id = :'card2' AND revoked_at IS NULL;
 SELECT mps.expire_qr_codes() >= 1 AS swept;

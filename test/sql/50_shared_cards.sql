@@ -143,8 +143,13 @@ SELECT t.try(format($$SELECT mps.claim_card_ownership(%L, 'wrong-4')$$, :'corp')
 SELECT t.try(format($$SELECT mps.claim_card_ownership(%L, 'wrong-5')$$, :'corp'));
 -- Now even the right password is refused for the window.
 SELECT t.try(format($$SELECT mps.claim_card_ownership(%L, 'acme-binding-1')$$, :'corp'));
+-- A burst of guesses at a closed door is refused before any check, without
+-- a background worker: nothing more is written.
+SELECT count(*) AS burst_throttled FROM generate_series(1, 20) i
+ WHERE t.try(format($$SELECT mps.claim_card_ownership(%L, 'burst-' || %s)$$, :'corp', i)) LIKE 'MP212:%';
 ROLLBACK;
--- The caller rolled back, yet every attempt was recorded and audited.
+-- The caller rolled back, yet every wrong attempt was recorded and audited
+-- (the refusals at the closed door were not: they cost nothing).
 SELECT outcome, count(*) FROM mps.card_binding_attempts WHERE card_id = :'corp' GROUP BY outcome ORDER BY outcome;
 SELECT after->>'outcome' AS outcome, count(*) FROM audit.event_log
  WHERE action = 'card.binding_attempt' AND entity_id = :'corp' GROUP BY 1 ORDER BY 1;

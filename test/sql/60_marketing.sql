@@ -127,6 +127,7 @@ SELECT raw_amount, discount_amount, final_amount, details->>'subtotal' AS subtot
   FROM mps.merchant_charge_by_qr('MGSHOP', :'q', NULL, 'mg-1', p_items := '[{"product_id":"MILKTEA","category_id":"TEA","quantity":2,"unit_price":18.00},{"product_id":"CHEESECAKE","category_id":"CAKE","quantity":1,"unit_price":25.00}]');
 -- p_raw_amount must agree with the items.
 SELECT pg_temp.err(format($$SELECT * FROM mps.merchant_charge_by_qr('MGSHOP', %L, 60.00, 'mg-2', p_items := '[{"product_id":"MILKTEA","quantity":2,"unit_price":18.00},{"product_id":"CHEESECAKE","quantity":1,"unit_price":25.00}]')$$, :'q'));
+SELECT qr_plain AS q FROM mps.rotate_card_qr(:'corp', 600, true) \gset
 SELECT raw_amount, final_amount FROM mps.merchant_charge_by_qr('MGSHOP', :'q', 61.00, 'mg-3', p_items := '[{"product_id":"MILKTEA","category_id":"TEA","quantity":2,"unit_price":18.00},{"product_id":"CHEESECAKE","category_id":"CAKE","quantity":1,"unit_price":25.00}]');
 -- The same key with other items is another request.
 SELECT pg_temp.err(format($$SELECT * FROM mps.merchant_charge_by_qr('MGSHOP', %L, NULL, 'mg-3', p_items := '[{"product_id":"MILKTEA","quantity":1,"unit_price":18.00}]')$$, :'q'));

@@ -145,6 +145,8 @@ normalized_dump() {
       # The required extensions, in any order.
       s/(binary_upgrade_create_empty_extension\(.*ARRAY\[)([^\]]*)(\])/$1 . join(",", sort split(",", $2)) . $3/e;
       s/(binary_upgrade_create_empty_extension\(\x27mps\x27.*?, \x27[^\x27]*\x27, )\x27\{[0-9,]*\}\x27/$1<config oids>/;
+      # The required extensions come in the physical order of pg_depend: sort them.
+      s/(binary_upgrade_create_empty_extension\(\x27mps\x27.*ARRAY\[)([^\]]*)\]/$1 . join(",", sort split(\/,\/, $2)) . "]"/e;
       push @blocks, "" if /^-- Name: /;
       $blocks[-1] .= $_;
     }
