@@ -24,6 +24,7 @@ int			mps_password_bcrypt_cost = 10;
 int			mps_binding_max_attempts = 5;
 int			mps_binding_window = 900;
 bool		mps_marketing_enabled = true;
+int			mps_stripe_tolerance = 300;
 
 void		_PG_init(void);
 
@@ -70,6 +71,11 @@ _PG_init(void)
 							 "The deployment's plan gate: off refuses every marketing call.",
 							 &mps_marketing_enabled, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("mps.stripe_tolerance",
+							"Largest age of a Stripe webhook signature accepted, in seconds.",
+							"Older (or as far in the future) signed events are refused as replays (MP953).",
+							&mps_stripe_tolerance, 300, 1, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	mps_busy_card_init();
 	mps_xact_wait_init();
 	mps_ref_cache_init();

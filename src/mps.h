@@ -12,10 +12,13 @@ extern int	mps_password_bcrypt_cost;
 extern int	mps_binding_max_attempts;
 extern int	mps_binding_window;
 extern bool mps_marketing_enabled;
+extern int	mps_stripe_tolerance;
 
 /* First key of the two-int advisory locks MPS takes (ASCII "MPS1"). */
 #define MPS_LOCK_NS_CARD	0x4D505331
 /* ... and of the per-member stamp lock ("MPS2"). */
 #define MPS_LOCK_NS_STAMPS	0x4D505332
+/* ... and of the per-PaymentIntent lock of Stripe credits ("MPS3"). */
+#define MPS_LOCK_NS_STRIPE	0x4D505333
 
 #endif
