@@ -266,3 +266,36 @@ REVOKE ALL ON FUNCTION mps.list_stripe_secrets() FROM PUBLIC;
 REVOKE ALL ON FUNCTION mps.create_topup_order(uuid, numeric, text) FROM PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('mps.topup_orders', '');
 SELECT pg_catalog.pg_extension_config_dump('mps.stripe_events', '');
+
+-- The API roles that hold copies of the group roles' rights (grant_role_privileges
+-- before the upgrade) get copies of the new rights too, as a run of
+-- grant_role_privileges after a fresh install gives them: the member app's
+-- (holders of get_my_profile, which mps_member_app and mps_admin have) and the
+-- platform admin's (holders of grant_role_privileges).
+DO $payments_grants$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    SELECT DISTINCT a.grantee::regrole AS grantee
+    FROM pg_proc p, aclexplode(p.proacl) a
+    WHERE p.oid = 'mps.get_my_profile()'::regprocedure
+      AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+      AND a.grantee NOT IN (SELECT oid FROM pg_roles WHERE rolname IN ('mps_admin', 'mps_merchant_api', 'mps_member_app'))
+  LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION mps.create_topup_order(uuid, numeric, text) TO %s', r.grantee);
+    EXECUTE format('GRANT SELECT ON mps.topup_orders TO %s', r.grantee);
+  END LOOP;
+  FOR r IN
+    SELECT DISTINCT a.grantee::regrole AS grantee
+    FROM pg_proc p, aclexplode(p.proacl) a
+    WHERE p.oid = 'mps.grant_role_privileges(text, text)'::regprocedure
+      AND a.privilege_type = 'EXECUTE' AND a.grantee <> 0 AND a.grantee <> p.proowner
+      AND a.grantee NOT IN (SELECT oid FROM pg_roles WHERE rolname IN ('mps_admin', 'mps_merchant_api', 'mps_member_app'))
+  LOOP
+    EXECUTE format('GRANT EXECUTE ON FUNCTION mps.handle_stripe_event(text, text), mps.add_stripe_secret(text, text),
+                    mps.remove_stripe_secret(bigint), mps.list_stripe_secrets() TO %s', r.grantee);
+    EXECUTE format('GRANT SELECT ON mps.stripe_events TO %s', r.grantee);
+  END LOOP;
+END
+$payments_grants$;
