@@ -272,9 +272,15 @@ SELECT pg_catalog.pg_extension_config_dump('mps.stripe_events', '');
 -- grant_role_privileges after a fresh install gives them: the member app's
 -- (holders of get_my_profile, which mps_member_app and mps_admin have) and the
 -- platform admin's (holders of grant_role_privileges).
+-- The tables' initial privileges are kept as they were before these copies
+-- (the per-privilege rewrite in 99_finish.sql suits functions, not tables).
 DO $payments_grants$
 DECLARE
   r record;
+  v_orders aclitem[] := (SELECT initprivs FROM pg_catalog.pg_init_privs
+                         WHERE classoid = 'pg_class'::regclass AND objoid = 'mps.topup_orders'::regclass AND objsubid = 0);
+  v_events aclitem[] := (SELECT initprivs FROM pg_catalog.pg_init_privs
+                         WHERE classoid = 'pg_class'::regclass AND objoid = 'mps.stripe_events'::regclass AND objsubid = 0);
 BEGIN
   FOR r IN
     SELECT DISTINCT a.grantee::regrole AS grantee
@@ -297,5 +303,9 @@ BEGIN
                     mps.remove_stripe_secret(bigint), mps.list_stripe_secrets() TO %s', r.grantee);
     EXECUTE format('GRANT SELECT ON mps.stripe_events TO %s', r.grantee);
   END LOOP;
+  UPDATE pg_catalog.pg_init_privs SET initprivs = v_orders
+  WHERE classoid = 'pg_class'::regclass AND objoid = 'mps.topup_orders'::regclass AND objsubid = 0;
+  UPDATE pg_catalog.pg_init_privs SET initprivs = v_events
+  WHERE classoid = 'pg_class'::regclass AND objoid = 'mps.stripe_events'::regclass AND objsubid = 0;
 END
 $payments_grants$;
