@@ -6,7 +6,9 @@
  * common/hmac.h, compared in constant time), the timestamp tolerance, the
  * once-only record of every event id (mps.stripe_events), and the credit of
  * a paid top-up order (a recharge movement through card.c, keyed on the
- * PaymentIntent so one payment is granted once whichever events describe it).
+ * PaymentIntent so one payment is granted once whichever events describe it),
+ * and the claw-back of a refunded top-up (charge.refunded's cumulative
+ * amount_refunded, the difference taken back, never below a zero balance).
  *
  * Who may: the platform admin (service_role; the Edge Function that forwards
  * Stripe's request). Refusals that Stripe should retry or that mean the
@@ -593,6 +595,131 @@ fail_payment(const char *order_text, const char *pi, StripeOutcome *o)
 	set_outcome(o, "marked_failed", "order %s marked failed", order_text);
 }
 
+static MpsPlan order_refunded = {
+	"UPDATE mps.topup_orders SET refunded_amount = $2, unrecovered_amount = unrecovered_amount + $3,"
+	" status = CASE WHEN $2 = amount THEN 'refunded' ELSE status END, updated_at = now() WHERE id = $1",
+	3, {UUIDOID, INT8OID, INT8OID}
+};
+
+static MpsPlan order_refund_state = {
+	"SELECT refunded_amount FROM mps.topup_orders WHERE id = $1", 1, {UUIDOID}
+};
+
+/*
+ * charge.refunded: the charge's cumulative amount_refunded. The difference
+ * from what was applied is taken back from the card with an adjustment
+ * movement, never below zero: what the member already spent is recorded on
+ * the order (unrecovered_amount) and the event is for review.
+ */
+static void
+claw_back(const MpsActor *actor, const StripeEvent *ev, const char *pi, bool has_refunded,
+		  int64 refunded, const char *currency, StripeOutcome *o)
+{
+	pg_uuid_t	order_id;
+	pg_uuid_t	card_id;
+	Datum		v[3];
+	char	   *status;
+	int64		o_amount;
+	char	   *o_currency;
+	char	   *o_pi;
+	bool		has_member;
+	pg_uuid_t	member;
+	int64		applied;
+	int64		diff;
+	int64		take;
+	int64		shortfall;
+	char	   *order_text;
+	MpsCard		card;
+
+	o->payment_intent = (char *) pi;
+	if (pi == NULL)
+	{
+		set_outcome(o, "needs_review", "the refund names no PaymentIntent");
+		return;
+	}
+	v[0] = CStringGetTextDatum(pi);
+	if (mps_exec(&order_by_pi, v, NULL, false, 1) == 0 || !mps_col_uuid(0, 1, &order_id))
+	{
+		set_outcome(o, "needs_review", "no credited top-up order for PaymentIntent %s", pi);
+		return;
+	}
+	o->has_order = true;
+	o->order_id = order_id;
+	order_text = mps_uuid_to_cstring(&order_id);
+	v[0] = UUIDPGetDatum(&order_id);
+	if (mps_exec(&order_card, v, NULL, false, 1) == 0 || !mps_col_uuid(0, 1, &card_id))
+		elog(ERROR, "mps: top-up order without a card");
+
+	DirectFunctionCall2(pg_advisory_xact_lock_int4, Int32GetDatum(MPS_LOCK_NS_STRIPE),
+						Int32GetDatum((int32) hash_bytes((const unsigned char *) pi, strlen(pi))));
+	mps_card_lock_and_load(&card_id, &card);
+	if (!lock_order(&order_id, &status, &o_amount, &o_currency, &o_pi, &has_member, &member))
+		elog(ERROR, "mps: top-up order vanished under lock");
+	mps_exec(&order_refund_state, v, NULL, false, 1);
+	applied = mps_col_int64(0, 1, 0);
+
+	if (!has_refunded || refunded < 0 || refunded > o_amount || currency == NULL ||
+		pg_strcasecmp(currency, o_currency) != 0)
+	{
+		set_outcome(o, "needs_review", "refund of %s %s does not fit order %s of " INT64_FORMAT " %s",
+					has_refunded ? psprintf(INT64_FORMAT, refunded) : "(no amount_refunded)",
+					currency ? currency : "(no currency)", order_text, o_amount, o_currency);
+		return;
+	}
+	diff = refunded - applied;
+	if (diff <= 0)
+	{
+		set_outcome(o, "ignored", "order %s already has " INT64_FORMAT " refunded", order_text, applied);
+		return;
+	}
+	take = Min(diff, card.balance);
+	shortfall = diff - take;
+	if (take > 0)
+	{
+		MpsMovement m;
+		MpsJson		after;
+		StringInfoData details;
+
+		mps_movement_init(&m, "adjustment");
+		m.raw_amount = take;
+		m.final_amount = take;
+		m.amount = -take;
+		m.has_member = has_member;
+		m.member_id = member;
+		m.reason = "stripe_refund";
+		initStringInfo(&details);
+		appendStringInfoString(&details, "{\"topup_order_id\": ");
+		escape_json(&details, order_text);
+		appendStringInfoString(&details, ", \"payment_intent\": ");
+		escape_json(&details, pi);
+		appendStringInfoString(&details, ", \"stripe_event_id\": ");
+		escape_json(&details, ev->id);
+		appendStringInfo(&details, ", \"refunded_total\": " INT64_FORMAT ", \"unrecovered\": " INT64_FORMAT "}",
+						 refunded, shortfall);
+		m.details_json = details.data;
+		mps_movement_prepare(&card, &m);
+		mps_json_start(&after);
+		mps_json_int(&after, "amount", -take);
+		mps_json_int(&after, "balance_after", m.balance_after);
+		mps_json_str(&after, "topup_order_id", order_text);
+		mps_json_str(&after, "payment_intent", pi);
+		mps_json_str(&after, "stripe_event_id", ev->id);
+		mps_json_int(&after, "unrecovered", shortfall);
+		mps_movement_write(actor, &card, &m, "tx.adjustment", &after);
+		o->has_tx = true;
+		o->tx_id = m.tx_id;
+	}
+	v[0] = UUIDPGetDatum(&order_id);
+	v[1] = Int64GetDatum(refunded);
+	v[2] = Int64GetDatum(shortfall);
+	mps_exec(&order_refunded, v, NULL, false, 0);
+	if (shortfall > 0)
+		set_outcome(o, "needs_review", "refund of " INT64_FORMAT " on order %s: " INT64_FORMAT
+					" taken back, " INT64_FORMAT " already spent", diff, order_text, take, shortfall);
+	else
+		set_outcome(o, "refunded", "refund of " INT64_FORMAT " on order %s taken back", diff, order_text);
+}
+
 static void
 apply_event(const MpsActor *actor, const StripeEvent *ev, StripeOutcome *o)
 {
@@ -655,6 +782,18 @@ apply_event(const MpsActor *actor, const StripeEvent *ev, StripeOutcome *o)
 		if (order == NULL)
 			order = jstr(obj, K("metadata", "mps_order_id"));
 		fail_payment(order, jstr(obj, K("payment_intent")), o);
+	}
+	else if (strcmp(t, "charge.refunded") == 0)
+	{
+		has_amount = jint(obj, K("amount_refunded"), &amount);
+		claw_back(actor, ev, jstr(obj, K("payment_intent")), has_amount, amount,
+				  jstr(obj, K("currency")), o);
+	}
+	else if (strncmp(t, "charge.dispute.", 15) == 0)
+	{
+		/* Disputes are not clawed back automatically yet: a person decides. */
+		o->payment_intent = jstr(obj, K("payment_intent"));
+		set_outcome(o, "needs_review", "dispute event %s: review the payment by hand", t);
 	}
 	else
 		set_outcome(o, "ignored", "event type %s is not handled", t);

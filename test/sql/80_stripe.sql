@@ -63,6 +63,11 @@ EXCEPTION WHEN OTHERS THEN
   RAISE;
 END
 $$;
+CREATE FUNCTION mt.charge(p_pi text, p_refunded bigint, p_currency text) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT jsonb_build_object('id', 'ch_' || p_pi, 'object', 'charge', 'payment_intent', p_pi,
+    'amount', 0, 'amount_refunded', p_refunded, 'currency', p_currency, 'refunded', false)
+$$;
 CREATE FUNCTION mt.try_deliver(p_body text, p_sig text) RETURNS text
 LANGUAGE sql AS $$ SELECT mt.try(format('SELECT mt.deliver(%L, %L)', p_body, p_sig)) $$;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA mt TO PUBLIC;
@@ -299,6 +304,44 @@ SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS unknown_type_again;
 SELECT mt.event('evt_cs_c', 'checkout.session.completed', mt.session(:'oc', 'pi_c', 50000, 'cny', 'paid')) AS b \gset
 SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS corporate_paid;
 SELECT mt.card_state(:'corp_card') AS corp;
+
+-- ===== refunds: charge.refunded carries the cumulative amount; the difference is taken back =====
+\o /dev/null
+SELECT mps.create_merchant(p_code := 'T80SHOP', p_name := 'Stripe Shop');
+\o
+SELECT mt.card_state(:'alice_card') AS alice_before_refunds;
+SELECT mt.event('evt_rf_1', 'charge.refunded', mt.charge('pi_1', 3000, 'cny')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS partial_refund;
+SELECT kind, amount, reason, details->>'refunded_total' AS refunded_total, details->>'unrecovered' AS unrecovered
+FROM mps.transactions WHERE card_id = :'alice_card' AND kind = 'adjustment';
+-- the same cumulative again (another event id), and an older one arriving late: nothing more
+SELECT mt.event('evt_rf_1b', 'charge.refunded', mt.charge('pi_1', 3000, 'cny')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS same_cumulative;
+SELECT mt.event('evt_rf_0', 'charge.refunded', mt.charge('pi_1', 1000, 'cny')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS older_cumulative_late;
+SELECT mt.card_state(:'alice_card') AS alice_after_partial;
+-- she spends most of it; then the rest is refunded: what is there is taken, the rest is for review
+SELECT balance_after FROM mt.admin_charge(:'alice_card', 'T80SHOP', 170.00, 'spend-1');
+SELECT mt.event('evt_rf_2', 'charge.refunded', mt.charge('pi_1', 10000, 'cny')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS full_refund_already_spent;
+SELECT mt.card_state(:'alice_card') AS alice_emptied;
+SELECT status, refunded_amount, unrecovered_amount FROM mps.topup_orders WHERE id = :'o1';
+SELECT action, after->>'amount' AS amount, after->>'unrecovered' AS unrecovered FROM audit.event_log
+WHERE action = 'tx.adjustment' AND after->>'card_id' = :'alice_card' ORDER BY id;
+-- refunds that fit no credited order: for review, nothing moves
+SELECT mt.event('evt_rf_u', 'charge.refunded', mt.charge('pi_nobody', 100, 'cny')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS refund_unknown_payment;
+SELECT mt.event('evt_rf_p', 'charge.refunded', mt.charge('pi_6', 100, 'cny')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS refund_before_success;
+SELECT mt.event('evt_rf_x', 'charge.refunded', mt.charge('pi_2', 5001, 'cny')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS refund_above_order;
+SELECT mt.event('evt_rf_c', 'charge.refunded', mt.charge('pi_2', 100, 'usd')) AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS refund_other_currency;
+SELECT mt.event('evt_rf_n', 'charge.refunded', mt.charge('pi_2', 100, 'cny') - 'payment_intent') AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS refund_no_payment_intent;
+-- a dispute: recorded for review
+SELECT mt.event('evt_dp_1', 'charge.dispute.created', '{"id":"dp_1","object":"dispute","payment_intent":"pi_2","amount":5000,"currency":"cny"}') AS b \gset
+SELECT mt.deliver(:'b', mt.stripe_sig(:'b', :'sk')) AS dispute;
 
 -- ===== where it all ended =====
 SELECT mt.card_state(:'alice_card') AS alice_final;

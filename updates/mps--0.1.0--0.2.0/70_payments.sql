@@ -17,6 +17,7 @@ CREATE TABLE mps.topup_orders (
   tx_id            uuid,                                        -- the recharge movement
   tx_created_at    timestamptz,
   refunded_amount  bigint NOT NULL DEFAULT 0 CHECK (refunded_amount >= 0 AND refunded_amount <= amount),
+  unrecovered_amount bigint NOT NULL DEFAULT 0 CHECK (unrecovered_amount >= 0),  -- refunded but already spent
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now(),
   paid_at          timestamptz,
@@ -33,7 +34,7 @@ CREATE TABLE mps.stripe_events (
   livemode        boolean,
   event_created   timestamptz,
   outcome         text NOT NULL
-                  CHECK (outcome IN ('received', 'credited', 'marked_failed', 'ignored', 'needs_review')),
+                  CHECK (outcome IN ('received', 'credited', 'marked_failed', 'refunded', 'ignored', 'needs_review')),
   detail          text,
   order_id        uuid,
   payment_intent  text,
