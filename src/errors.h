@@ -121,4 +121,13 @@
 /* MP9xx: audit */
 #define ERRCODE_MPS_AUDIT_APPEND_ONLY       MPS_SQLSTATE('9', '0', '1')
 
+/* MP95x: payment provider webhooks (src/stripe.c, sql/67_payments.sql) */
+#define ERRCODE_MPS_WEBHOOK_NO_SECRET         MPS_SQLSTATE('9', '5', '0')
+#define ERRCODE_MPS_WEBHOOK_SIGNATURE_MISSING MPS_SQLSTATE('9', '5', '1')
+#define ERRCODE_MPS_WEBHOOK_SIGNATURE_INVALID MPS_SQLSTATE('9', '5', '2')
+#define ERRCODE_MPS_WEBHOOK_TIMESTAMP         MPS_SQLSTATE('9', '5', '3')
+#define ERRCODE_MPS_WEBHOOK_PAYLOAD_INVALID   MPS_SQLSTATE('9', '5', '4')
+#define ERRCODE_MPS_WEBHOOK_SECRET_INVALID    MPS_SQLSTATE('9', '5', '5')
+#define ERRCODE_MPS_WEBHOOK_SECRET_EXISTS     MPS_SQLSTATE('9', '5', '6')
+
 #endif

@@ -26,6 +26,7 @@ int			mps_binding_max_attempts = 5;
 int			mps_binding_window = 900;
 bool		mps_marketing_enabled = true;
 char	   *mps_jwt_roles = NULL;
+int			mps_stripe_tolerance = 300;
 
 void		_PG_init(void);
 
@@ -77,6 +78,11 @@ _PG_init(void)
 							   "Any other role is who the database says it is, whatever claims it sets.",
 							   &mps_jwt_roles, "anon,authenticated,service_role",
 							   PGC_SUSET, GUC_LIST_INPUT, mps_check_jwt_roles, NULL, NULL);
+	DefineCustomIntVariable("mps.stripe_tolerance",
+							"Largest age of a Stripe webhook signature accepted, in seconds.",
+							"Older (or as far in the future) signed events are refused as replays (MP953).",
+							&mps_stripe_tolerance, 300, 1, 86400,
+							PGC_SUSET, GUC_UNIT_S, NULL, NULL, NULL);
 	mps_busy_card_init();
 	mps_xact_wait_init();
 	mps_ref_cache_init();
