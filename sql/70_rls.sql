@@ -69,5 +69,6 @@ GRANT SELECT ON mps.currencies, mps.membership_levels, mps.member_profiles,
 -- checks it as the owner, so no API role (mps_admin neither) needs it. A
 -- column added later is readable only once it is listed here.
 GRANT SELECT (id, card_no, card_type, status, status_reason, currency, balance, points, level_id,
-              fixed_discount_bp, enterprise_name, face_value, expires_at, created_at, updated_at)
+              fixed_discount_bp, enterprise_name, face_value, expires_at, created_at, updated_at,
+              frozen_by)
   ON mps.cards TO mps_admin, mps_merchant_api, mps_member_app;

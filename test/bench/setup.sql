@@ -79,6 +79,26 @@ SELECT balance_after AS hot_balance FROM mps.recharge_card(:'hot_card', 500000.0
 INSERT INTO bench.params
 SELECT 'hot_qr', qr_plain FROM mps.rotate_card_qr(:'hot_card', 3600, p_shared := true);
 
+-- Codes pay once (shared codes too), so the hot-card charge takes a fresh
+-- shared code of the hot card per charge, in order, like the distinct-card
+-- charge. Written directly (one bcrypt hash for all, cost 4 as issued codes
+-- have, distinct lookup ids): making 200,000 codes through rotate_card_qr
+-- would hash each and take minutes. hot-limit keeps the code above: it never
+-- uses a code up.
+CREATE TABLE bench.hot_codes (
+  id  serial PRIMARY KEY,
+  qr  text NOT NULL
+);
+CREATE SEQUENCE bench.hot_code_seq;
+WITH h AS (SELECT public.crypt('abcdefghijklmnopqrstuv', public.gen_salt('bf', 4)) AS hash),
+     c AS (
+  INSERT INTO mps.card_qr_codes (lookup_id, card_id, holder_member_id, single_use, secret_hash, expires_at)
+  SELECT 'H' || lpad(g::text, 11, '0'), :'hot_card'::uuid, NULL, true, h.hash, now() + interval '6 hours'
+  FROM generate_series(1, 200000) g, h
+  RETURNING lookup_id)
+INSERT INTO bench.hot_codes (qr)
+SELECT 'MPS1.' || lookup_id || '.abcdefghijklmnopqrstuv' FROM c ORDER BY lookup_id;
+
 -- Single-thread speed of one pgcrypto bcrypt verification at cost 4, in ms
 -- (set beside libxcrypt's, measured by bcrypt_speed.c).
 CREATE FUNCTION bench.pgcrypto_verify_ms(p_n integer) RETURNS numeric
@@ -115,5 +135,5 @@ END
 $roles$;
 SELECT mps.grant_role_privileges('mps_merchant_api', 'authenticated') > 0 AS granted \gset
 GRANT USAGE ON SCHEMA bench TO authenticated;
-GRANT SELECT ON bench.codes, bench.payments TO authenticated;
-GRANT USAGE ON SEQUENCE bench.code_seq TO authenticated;
+GRANT SELECT ON bench.codes, bench.payments, bench.hot_codes TO authenticated;
+GRANT USAGE ON SEQUENCE bench.code_seq, bench.hot_code_seq TO authenticated;

@@ -48,7 +48,10 @@ server_pids() {
   local d p
   d=$(cd "$DATA" 2>/dev/null && pwd -P) || return 0
   for p in /proc/[0-9]*; do
-    [ "$(readlink "$p/cwd" 2>/dev/null)" = "$d" ] && echo "${p#/proc/}"
+    # (A cluster left behind by an interrupted run sits in a deleted directory.)
+    case "$(readlink "$p/cwd" 2>/dev/null)" in
+      "$d" | "$d (deleted)") echo "${p#/proc/}" ;;
+    esac
   done
 }
 kill_all() {
@@ -235,9 +238,11 @@ q "SELECT pg_reload_conf()" >/dev/null
 ok $? "early release is off by default"
 open_session s7 3
 open_session s8 4
-send 3 "BEGIN;"; send 3 "$(charge r4-holder)"; send 3 '\echo S7-CHARGED'
+new_codes
+new_codes
+send 3 "BEGIN;"; send 3 "$(charge r4-holder qr)"; send 3 '\echo S7-CHARGED'
 wait_for s7 S7-CHARGED
-send 4 "SET mps.busy_card_early_release = off;"; send 4 "BEGIN;"; send 4 "$(charge r4-waiter)"
+send 4 "SET mps.busy_card_early_release = off;"; send 4 "BEGIN;"; send 4 "$(charge r4-waiter qr2)"
 send 4 "SHOW synchronous_commit;"; send 4 '\echo S8-CHARGED'
 wait_for_lock_waiter
 send 3 "COMMIT;"; send 3 '\echo S7-COMMITTED'
