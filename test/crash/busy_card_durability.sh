@@ -239,7 +239,6 @@ ok $? "early release is off by default"
 open_session s7 3
 open_session s8 4
 new_codes
-new_codes
 send 3 "BEGIN;"; send 3 "$(charge r4-holder qr)"; send 3 '\echo S7-CHARGED'
 wait_for s7 S7-CHARGED
 send 4 "SET mps.busy_card_early_release = off;"; send 4 "BEGIN;"; send 4 "$(charge r4-waiter qr2)"
