@@ -38,8 +38,17 @@ cd "$WORK/upgrade" || exit 1
 
 # ---- the released binary --------------------------------------------------------
 rm -rf "$OLD" && mkdir -p "$OLD"
+# A shallow clone may lack the release commit: fetch it, or say the test
+# could not run (a skip, not a pass: nothing below is checked then).
+if ! git -C "$ROOT" cat-file -e "$RELEASE_0_1_0^{commit}" 2>/dev/null; then
+  git -C "$ROOT" fetch -q --depth=1 origin "$RELEASE_0_1_0" >/dev/null 2>&1 || true
+fi
+if ! git -C "$ROOT" cat-file -e "$RELEASE_0_1_0^{commit}" 2>/dev/null; then
+  echo "1..0 # SKIP release commit $RELEASE_0_1_0 is not in this clone's history (a shallow clone)"
+  exit 0
+fi
 if ! git -C "$ROOT" archive "$RELEASE_0_1_0" | tar -x -C "$OLD"; then
-  echo "Bail out! release commit $RELEASE_0_1_0 not in this clone's history (a shallow clone?)"
+  echo "Bail out! could not unpack release commit $RELEASE_0_1_0"
   exit 1
 fi
 make -C "$OLD" -s PG_CONFIG="$PG_CONFIG" >"$WORK/upgrade/build-0.1.0.log" 2>&1 \
